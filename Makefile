@@ -1,0 +1,35 @@
+# The README's two commands: `make lab` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: lab test test-ci bench stop reset lock clean
+
+# Build .venv from the pinned lock file; redone when the pins change.
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## Open the labs in JupyterLab (bound to 127.0.0.1, token kept).
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 $(JUPYTER_ARGS)
+
+## Run every test: the app, the CLI, compose, and strict nbval of every lab.
+test: $(STAMP)
+	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+## Stop the embedded PostgreSQL server (any lab or command starts it again).
+stop: $(STAMP)
+	$(BIN)/flask --app labapp pgserver stop
+
+## Pin every package at the versions now installed in .venv.
+lock:
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e ' > requirements.lock
+
+clean:
+	rm -rf $(VENV) notebooks/workspaces
