@@ -18,13 +18,19 @@ from labapp import config, database
 KIT = Path(__file__).resolve().parent
 WORKSPACES = KIT.parent / "notebooks" / "workspaces"
 STARTER_FILES = {"app.py": KIT / "starter" / "app.py", "models.py": KIT / "models.py"}
+# what lab 01 ends with: `migrations/` holding revision 0001 (fixed downgrade)
+STARTER_MIGRATIONS = KIT / "starter" / "migrations"
+SAMPLE_DATA = KIT / "data" / "sample"
+# a kernel started in notebooks/solutions/ runs a solution copy of a lab:
+# it gets its own database and workspace, so both copies can run at once
+_SOLUTIONS = Path.cwd().name == "solutions"
 
 
 class Lab:
     def __init__(self, name):
         self.name = name
-        self.database = name
-        self.workspace = WORKSPACES / name
+        self.database = f"{name}_solutions" if _SOLUTIONS else name
+        self.workspace = WORKSPACES / self.database
 
     @property
     def url(self):
@@ -36,12 +42,17 @@ class Lab:
         if create:
             database.create_database(self.url)
 
-    def reset_workspace(self):
+    def reset_workspace(self, migrations=False, data=False):
         if self.workspace.exists():
             shutil.rmtree(self.workspace)
         self.workspace.mkdir(parents=True)
         for name, source in STARTER_FILES.items():
             shutil.copyfile(source, self.workspace / name)
+        if migrations:
+            shutil.copytree(STARTER_MIGRATIONS, self.workspace / "migrations",
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        if data:
+            shutil.copytree(SAMPLE_DATA, self.workspace / "DATA")
 
     def server(self):
         """One short line: which server, without paths or passwords."""
@@ -77,19 +88,22 @@ def _load_sql_magic(url=None):
         shell.run_line_magic("sql", url)
 
 
-def setup(name, createdb=True):
+def setup(name, createdb=True, migrations=False, data=False):
     """Reset lab `name`'s database and workspace, and work from the workspace.
 
-    With createdb=False the database is only dropped: the lab creates it."""
+    createdb=False: only drop the database (the lab creates it).
+    migrations=True: start with lab 01's `migrations/` (revision 0001),
+    not yet applied: the lab runs `!flask db upgrade` itself.
+    data=True: copy the sample DATA/ folder (for `!flask loaddata`)."""
     # `!flask` in a cell must find this kernel's venv, not another install
     bin_dir = os.path.dirname(sys.executable)
     if not os.environ["PATH"].startswith(bin_dir + os.pathsep):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ["PATH"]
     os.environ.pop("FLASK_APP", None)  # let `flask` find the workspace's app.py
-    os.environ["LABAPP_DATABASE"] = name
     lab = Lab(name)
+    os.environ["LABAPP_DATABASE"] = lab.database
     lab.reset_database(createdb)
-    lab.reset_workspace()
+    lab.reset_workspace(migrations, data)
     os.chdir(lab.workspace)
     _load_sql_magic(lab.url if createdb else None)
     workspace = lab.workspace.relative_to(KIT.parent / "notebooks")

@@ -1,0 +1,53 @@
+"""Make the learner copy of each lab from its solution notebook, and run both.
+
+    python notebooks/build_labs.py                 # every lab in notebooks/solutions/
+    python notebooks/build_labs.py 02-Evolve-A-Live-Schema.ipynb
+
+The solution notebook (notebooks/solutions/NN-Title.ipynb) is the source.
+Its cells tagged `solution` become, in the learner copy (notebooks/NN-Title.ipynb),
+a blank `exercise` cell; everything else is copied as it is. Both are then
+executed top to bottom, so both are committed with outputs and nbval checks
+both: the self-checks print "done" in the solutions and a hint in the labs.
+"""
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+HERE = Path(__file__).resolve().parent
+SOLUTIONS = HERE / "solutions"
+STUB = "# Your turn: solve the exercise above here, then run the self-check below."
+
+
+def learner_copy(solution_path):
+    nb = nbformat.read(solution_path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "solution" in tags:
+            cell.source = STUB
+            cell.metadata["tags"] = [t for t in tags if t != "solution"] + ["exercise"]
+            cell.outputs, cell.execution_count = [], None
+    target = HERE / solution_path.name
+    nbformat.write(nb, target)
+    return target
+
+
+def execute(path):
+    subprocess.run(
+        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+         "--inplace", "--log-level=WARN", str(path)],
+        check=True,
+    )
+
+
+def main(names):
+    paths = [SOLUTIONS / n for n in names] or sorted(SOLUTIONS.glob("[0-9][0-9]-*.ipynb"))
+    for solution in paths:
+        execute(solution)
+        execute(learner_copy(solution))
+        print(f"built {solution.name}: solution and learner copy executed")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
