@@ -22,7 +22,7 @@ def normalize_url(raw):
     """Parse a DATABASE_URL, pick the kit's drivers, and fail in one line."""
     try:
         url = make_url(raw.strip())
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         raise LabError(
             f"DATABASE_URL is not a database URL: {_mask(raw)!r}. "
             "Expected e.g. postgresql://user:password@localhost:5432/dbname"

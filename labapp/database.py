@@ -63,13 +63,10 @@ def _connection_hint(reason):
 def server_engine(url):
     """An engine on the server's maintenance database, to create or drop `url`'s."""
     url = make_url(url)
-    backend = url.get_backend_name()
-    if backend == "postgresql":
-        admin = url.set(database="postgres")
-        args = {"connect_timeout": 5}
-    else:
-        admin = url.set(database=None)
-        args = {"connect_timeout": 5}
+    # PostgreSQL's maintenance database; MySQL's always-present schema
+    maintenance = "postgres" if url.get_backend_name() == "postgresql" else "information_schema"
+    admin = url.set(database=maintenance)
+    args = {"connect_timeout": 5}
     return sa.create_engine(admin, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool,
                             connect_args=args)
 

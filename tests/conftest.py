@@ -1,0 +1,76 @@
+"""Shared fixtures: a fresh database on the real server, and `flask` as a user runs it.
+
+The server is the kit's embedded PostgreSQL, or the one DATABASE_URL names.
+"""
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from labapp import config, create_app, database
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def unique_name(prefix="t"):
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def db_name(monkeypatch):
+    """A fresh, empty database on the test server, dropped afterwards."""
+    name = unique_name()
+    monkeypatch.setenv("LABAPP_DATABASE", name)
+    url = config.database_url()
+    database.create_database(url)
+    yield name
+    database.drop_database(url, missing_ok=True)
+
+
+@pytest.fixture
+def db_url(db_name):
+    return config.database_url()
+
+
+@pytest.fixture
+def app(db_url):
+    return create_app({"SQLALCHEMY_DATABASE_URI": db_url, "TESTING": True})
+
+
+@pytest.fixture
+def schema(app):
+    """The kit's tables, created from the models, in the fresh database."""
+    from labapp import db
+
+    with app.app_context():
+        db.create_all()
+    return app
+
+
+def run_flask(*args, cwd=ROOT, env=None, input=None, timeout=60):
+    """Run `flask --app labapp ARGS` as a user would; returns CompletedProcess
+    with stdout and stderr merged into `.output`."""
+    full_env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **(env or {})}
+    full_env = {k: v for k, v in full_env.items() if v is not None}
+    proc = subprocess.run(
+        ["flask", "--app", "labapp", *args], cwd=cwd, env=full_env, input=input,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
+    )
+    proc.output = proc.stdout
+    return proc
+
+
+def count_rows(url, table):
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        return conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar()
+
+
+def server_is_postgres():
+    return make_url(config.database_url()).get_backend_name() == "postgresql"

@@ -1,0 +1,66 @@
+"""docker-compose.yml, checked without a Docker engine."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from conftest import ROOT
+
+COMPOSE = ROOT / "docker-compose.yml"
+
+
+def service():
+    return yaml.safe_load(COMPOSE.read_text())["services"]["postgres"]
+
+
+def test_compose_file_is_valid_against_the_compose_spec():
+    proc = subprocess.run(
+        [Path(sys.executable).parent / "check-jsonschema", "--builtin-schema",
+         "vendor.compose-spec", str(COMPOSE)],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_validator_catches_a_typo(tmp_path):
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(COMPOSE.read_text().replace("interval:", "intervall:"))
+    proc = subprocess.run(
+        [Path(sys.executable).parent / "check-jsonschema", "--builtin-schema",
+         "vendor.compose-spec", str(broken)],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode != 0
+
+
+def test_postgres_is_published_on_localhost_only():
+    ports = service()["ports"]
+    assert ports and all(str(p).startswith("127.0.0.1:") for p in ports)
+
+
+def test_healthcheck_and_named_volume():
+    spec = yaml.safe_load(COMPOSE.read_text())
+    assert "pg_isready" in " ".join(service()["healthcheck"]["test"])
+    volume = service()["volumes"][0].split(":")[0]
+    assert volume in spec["volumes"]
+
+
+def test_same_major_version_as_the_embedded_server():
+    from labapp import pgserver
+    import psycopg2
+
+    with psycopg2.connect(pgserver.server_uri()) as conn:
+        major = conn.server_version // 10000
+    conn.close()
+    assert service()["image"] == f"postgres:{major}"
+
+
+def test_readme_database_url_matches_the_compose_service():
+    env = service()["environment"]
+    host_port = service()["ports"][0].split(":")[1]
+    url = (f"postgresql://{env['POSTGRES_USER']}:{env['POSTGRES_PASSWORD']}"
+           f"@127.0.0.1:{host_port}/{env['POSTGRES_DB']}")
+    assert url in (ROOT / "README.md").read_text()
+    assert url in COMPOSE.read_text()
