@@ -1,0 +1,75 @@
+"""Exercises: self-checks tell the truth, and each lab's learner copy is its
+solution notebook with the solutions taken out."""
+import nbformat
+import pytest
+import sqlalchemy as sa
+
+from conftest import ROOT
+from labapp import selfcheck
+from labapp.lab import Lab
+
+SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("[0-9][0-9]-*.ipynb"))
+
+
+@pytest.fixture
+def lab(schema, db_name):
+    return Lab(db_name)
+
+
+def test_self_check_gives_the_hint_until_the_exercise_is_done(lab, db_url, capsys):
+    def exercise_1():
+        selfcheck.verdict("Exercise 1", [
+            (selfcheck.has_column(lab, "contacts", "phone", "character varying"), "add a phone column"),
+        ])
+        return capsys.readouterr().out
+
+    assert exercise_1() == "❌ Exercise 1: not yet. Hint: add a phone column\n"
+    engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE contacts ADD COLUMN phone varchar(30)"))
+    assert exercise_1() == "✅ Exercise 1: done.\n"
+
+
+def test_first_failing_hint_wins(lab, capsys):
+    selfcheck.verdict("Exercise 2", [
+        (selfcheck.enum_labels(lab, "dealcurrency") == ["USD", "EUR", "AED", "GBP"], "unused"),
+        (selfcheck.version(lab) == "0002", "run `flask db upgrade`"),
+        (False, "never shown"),
+    ])
+    assert capsys.readouterr().out == "❌ Exercise 2: not yet. Hint: run `flask db upgrade`\n"
+
+
+def test_inspection_helpers_read_the_real_database(lab):
+    assert selfcheck.columns(lab, "deals")["currency"] == "dealcurrency"
+    assert selfcheck.row_count(lab, "deals") == 0
+    assert selfcheck.row_count(lab, "no_such_table") is None
+    assert selfcheck.version(lab) is None
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.name)
+def test_learner_copy_matches_its_solution(solution):
+    learner = ROOT / "notebooks" / solution.name
+    assert learner.exists(), f"run: python notebooks/build_labs.py {solution.name}"
+    solved = nbformat.read(solution, as_version=4).cells
+    copy = nbformat.read(learner, as_version=4).cells
+    assert len(solved) == len(copy)
+    exercises = 0
+    for s, c in zip(solved, copy):
+        if "solution" in s.metadata.get("tags", []):
+            assert "exercise" in c.metadata.get("tags", []) and c.source.startswith("# Your turn")
+            exercises += 1
+        else:
+            assert c.source == s.source
+    assert exercises >= 2, "every lab has at least two exercises"
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.name)
+def test_every_self_check_passes_in_the_solution_and_hints_in_the_lab(solution):
+    def verdicts(path):
+        texts = [o.get("text", "") for cell in nbformat.read(path, as_version=4).cells
+                 if cell.cell_type == "code" for o in cell.outputs]
+        return [line for text in texts for line in text.splitlines() if line.startswith(("✅", "❌"))]
+
+    solved, learner = verdicts(solution), verdicts(ROOT / "notebooks" / solution.name)
+    assert len(solved) >= 2 and all(v.startswith("✅") for v in solved), solved
+    assert len(learner) == len(solved) and all(v.startswith("❌") for v in learner), learner
