@@ -16,8 +16,10 @@ $(STAMP): requirements.lock pyproject.toml
 venv: $(STAMP)
 
 ## Open the labs in JupyterLab (bound to 127.0.0.1, token kept).
+# (as root, e.g. in a container, JupyterLab refuses to start without --allow-root)
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 $(JUPYTER_ARGS)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 \
+		$(if $(filter 0,$(shell id -u)),--allow-root) $(JUPYTER_ARGS)
 
 ## Run every test: the app, the CLI, compose, and strict nbval of every lab.
 test: $(STAMP)

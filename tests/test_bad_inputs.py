@@ -234,8 +234,11 @@ def test_ctrl_c_during_loaddata_loads_nothing(schema, db_name, db_url, tmp_path)
     rows = "".join(f"{i},Person {i},p{i}@example.com\n" for i in range(1, 200_001))
     (data / "contacts.csv").write_text("id,name,email\n" + rows)
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "LABAPP_DATABASE": db_name}
+    # a terminal's Ctrl-C: SIGINT with its default meaning (a shell's background
+    # job would inherit it ignored, and Python would then never see it)
     proc = subprocess.Popen(["flask", "--app", "labapp", "loaddata", str(data)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 30
     engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
     # wait until the load is under way (its transaction holds a lock on contacts)
