@@ -74,3 +74,25 @@ def count_rows(url, table):
 
 def server_is_postgres():
     return make_url(config.database_url()).get_backend_name() == "postgresql"
+
+
+# -- leave the embedded server as we found it ------------------------------------
+
+def _controller(config):
+    return not hasattr(config, "workerinput")  # not an xdist worker
+
+
+def pytest_configure(config):
+    if _controller(config) and not os.environ.get("DATABASE_URL"):
+        from labapp import pgserver
+
+        config._labapp_server_was_running = pgserver.is_running()
+
+
+def pytest_unconfigure(config):
+    """A run that started the embedded server stops it; one that found it
+    running (a learner's JupyterLab uses it) leaves it be."""
+    if getattr(config, "_labapp_server_was_running", True) is False:
+        from labapp import pgserver
+
+        pgserver.stop()
