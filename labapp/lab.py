@@ -111,3 +111,63 @@ def setup(name, createdb=True, migrations=False, data=False):
     print(f"Lab {name}: {fresh} {lab.database!r}, fresh workspace {workspace}/")
     print(f"Server: {lab.server()}")
     return lab
+
+
+# -- `make reset LAB=lab02`: the setup cell's reset, without a kernel ---------------
+
+def setup_arguments(name, notebooks=KIT.parent / "notebooks"):
+    """The keyword arguments lab `name`'s notebook passes to setup(), read
+    from its setup cell, so each lab's flags are written down in one place."""
+    import ast
+    import json
+
+    for path in sorted(notebooks.glob("[0-9][0-9]-*.ipynb")):
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            source = "".join(cell["source"])
+            if cell["cell_type"] != "code" or "lab.setup(" not in source:
+                continue
+            try:
+                tree = ast.parse(source)
+            except SyntaxError:  # IPython syntax (`!`, `%`): not a setup cell
+                continue
+            for node in ast.walk(tree):
+                if (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "setup"
+                        and node.args and ast.literal_eval(node.args[0]) == name):
+                    return {k.arg: ast.literal_eval(k.value) for k in node.keywords}
+    from labapp.errors import LabError
+
+    raise LabError(f"no notebook in {notebooks.name}/ calls lab.setup({name!r})")
+
+
+def reset(name, notebooks=KIT.parent / "notebooks"):
+    """Put lab `name`'s database and workspace back to its starting state
+    (as its setup cell does). A kernel working in the lab should then run
+    the setup cell again, since its folder was replaced."""
+    options = setup_arguments(name, notebooks)
+    lab = Lab(name)
+    os.environ["LABAPP_DATABASE"] = lab.database
+    lab.reset_database(options.get("createdb", True))
+    lab.reset_workspace(options.get("migrations", False), options.get("data", False))
+    workspace = lab.workspace.relative_to(KIT.parent / "notebooks")
+    print(f"Lab {name}: reset database {lab.database!r} and workspace {workspace}/")
+    return lab
+
+
+def main(argv=None):
+    """python -m labapp.lab LABNAME: reset one lab (what `make reset LAB=...` runs)."""
+    import click
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: make reset LAB=lab02   (or: python -m labapp.lab lab02)", file=sys.stderr)
+        return 2
+    try:
+        reset(args[0])
+    except click.ClickException as exc:
+        print(f"Error: {exc.format_message()}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
