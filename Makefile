@@ -25,6 +25,14 @@ lab: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
+## Reset one lab's database and workspace to its start: make reset LAB=lab02
+reset: $(STAMP)
+	$(BIN)/python -m labapp.lab $(LAB)
+
+## Where the time goes, as a table (set-up, server, CLI floor, each lab, the suite): minutes.
+bench: $(STAMP)
+	$(BIN)/python tests/benchmark.py $(BENCH_ARGS)
+
 ## Stop the embedded PostgreSQL server (any lab or command starts it again).
 stop: $(STAMP)
 	$(BIN)/flask --app labapp pgserver stop

@@ -88,6 +88,15 @@ def _clear_stale_pid_file(pgdata):
     except (FileNotFoundError, IndexError, ValueError, psutil.Error):
         alive = False
     if not alive:
+        # its socket lock file too: PostgreSQL refuses to start while that
+        # names a zombie (a container whose PID 1 reaps late, or never)
+        try:
+            lines = pid_file.read_text().splitlines()
+            lock = Path(lines[4]) / f".s.PGSQL.{lines[3]}.lock"
+            if lock.read_text().split()[0] == lines[0]:
+                lock.unlink()
+        except (OSError, IndexError):
+            pass
         pid_file.unlink(missing_ok=True)
     return not alive
 

@@ -1,0 +1,153 @@
+"""Lab 01 in a real browser: JupyterLab as the README starts it, driven by
+Playwright through Debian's Chromium (slow: run under CI, `-m slow`).
+
+The server runs in a sandbox (a copy of labapp/ and notebooks/, imported
+first through PYTHONPATH, with an embedded PostgreSQL of its own), so running
+lab 01 here never resets the lab01 database and workspace that the normal
+suite's nbval of lab 01 uses at the same time.
+Screenshot: artifacts/browser-lab01.png. About 15-25 s.
+"""
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# closed network: no news, no update checks, no extension manager, no toast asking
+CLOSED_NETWORK = ["--LabApp.news_url=None",
+                  "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                  "--LabApp.extension_manager=readonly"]
+OVERRIDES = {
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false",
+                                                    "checkForUpdates": False},
+    # every cell in the DOM, so the selectors below see the whole notebook
+    "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
+}
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium)"),
+]
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (pip install playwright==1.65.2)")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def lab_notebook(notebooks):
+    """Lab 01's learner copy (with a solutions layout it still is notebooks/01-*)."""
+    found = sorted(notebooks.glob("01-*.ipynb"))
+    assert found, "no notebooks/01-*.ipynb"
+    return found[0].name
+
+
+@pytest.fixture
+def jupyterlab():
+    """JupyterLab as `make lab` starts it (+ --no-browser, a token, a free port)."""
+    top = Path(tempfile.mkdtemp(prefix="lbr-", dir="/tmp"))
+    shutil.copytree(ROOT / "labapp", top / "labapp", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "notebooks", top / "notebooks",
+                    ignore=shutil.ignore_patterns("workspaces", ".ipynb_checkpoints", "__pycache__"))
+    home = top / "home"
+    settings = top / "settings"
+    settings.mkdir(parents=True)
+    (settings / "overrides.json").write_text(json.dumps(OVERRIDES))
+    (home / "tmp").mkdir(parents=True)
+    env = {**os.environ, "HOME": str(home), "TMPDIR": str(home / "tmp"), "PYTHONPATH": str(top),
+           "LABAPP_PGDATA": str(top / "pg"), "JUPYTER_CONFIG_DIR": str(home / ".jupyter"),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    for name in ("DATABASE_URL", "LABAPP_DATABASE", "FLASK_APP", "PYTEST_CURRENT_TEST"):
+        env.pop(name, None)
+    port, token = free_port(), secrets.token_hex(16)
+    args = [str(Path(sys.executable).parent / "jupyter"), "lab", "--notebook-dir=notebooks",
+            "--ServerApp.ip=127.0.0.1", "--no-browser", f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+            f"--LabApp.workspaces_dir={top / 'workspaces'}", f"--LabApp.app_settings_dir={settings}",
+            *CLOSED_NETWORK]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        args.append("--allow-root")  # as `make lab` does for root
+    log = open(top / "jupyter.log", "w")
+    server = subprocess.Popen(args, cwd=top, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2).close()
+            break
+        except OSError:
+            assert server.poll() is None, (top / "jupyter.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "JupyterLab did not answer in 60 s"
+            time.sleep(0.2)
+    try:
+        yield base, token, top
+    finally:
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+        subprocess.run([sys.executable, "-m", "flask", "--app", "labapp", "pgserver", "stop"],
+                       cwd=top, env=env, capture_output=True, timeout=60)
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def test_lab01_runs_in_chromium(jupyterlab):
+    base, token, top = jupyterlab
+    name = lab_notebook(top / "notebooks")
+    code_cells = sum(c["cell_type"] == "code" for c in json.loads(
+        (top / "notebooks" / name).read_text(encoding="utf-8"))["cells"])
+    ARTIFACTS.mkdir(exist_ok=True)
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(60_000)
+            page.goto(f"{base}/lab/tree/{name}?token={token}")
+            # the kernel-ready race: wait for the status bar, not the toolbar
+            page.wait_for_function(
+                "() => (document.querySelector('#jp-main-statusbar') || {}).innerText"
+                "?.includes('Python 3 (ipykernel) | Idle')")
+            page.locator("#jp-menu-panel, .lm-MenuBar-content").get_by_text("Run", exact=True).first.click()
+            page.locator('#jp-mainmenu-run li[data-command="runmenu:run-all"]').click()
+            # done when every code cell shows an execution number ([*]: while running)
+            page.wait_for_function(
+                """n => {
+                    const prompts = [...document.querySelectorAll(
+                        '.jp-Notebook .jp-CodeCell .jp-InputArea-prompt')];
+                    return prompts.length === n &&
+                           prompts.every(p => /^\\[\\d+\\]:$/.test(p.innerText.trim()));
+                }""", arg=code_cells, timeout=180_000)
+            outputs = page.locator(".jp-Notebook .jp-OutputArea-output")
+            text = "\n".join(outputs.all_inner_texts())
+            page.locator(".jp-Notebook .jp-OutputArea-output", has_text="Running upgrade  -> 0001") \
+                .first.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "browser-lab01.png"))
+            tables = page.locator(".jp-Notebook .jp-OutputArea-output table").count()
+            errors = page.locator(".jp-Notebook .jp-OutputArea-output[data-mime-type="
+                                  "'application/vnd.jupyter.stderr']").all_inner_texts()
+        finally:
+            browser.close()
+    assert "Running upgrade  -> 0001" in text, text[-3000:]
+    assert tables >= 1, "no %sql table in the outputs"
+    assert not [e for e in errors if "Traceback" in e], errors
+    assert re.search(r"Lab lab01: no database yet|Lab lab01: fresh database", text), text[:500]

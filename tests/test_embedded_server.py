@@ -1,0 +1,150 @@
+"""The embedded PostgreSQL: start, attach, stop, and recovery after crashes.
+
+Everything here runs on a server of its own (LABAPP_PGDATA = a temporary,
+space-free folder), in real subprocesses, so the shared server that labs
+and the other tests use is never stopped or killed.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def run(code_or_args, pgdata, timeout=60):
+    """`python -c CODE` (a str) or `flask --app labapp ARGS` (a list) on our server."""
+    env = {**os.environ, "LABAPP_PGDATA": str(pgdata),
+           "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("DATABASE_URL", None)
+    args = ([sys.executable, "-c", code_or_args] if isinstance(code_or_args, str)
+            else ["flask", "--app", "labapp", *code_or_args])
+    proc = subprocess.run(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    proc.output = proc.stdout
+    return proc
+
+
+def postmaster_pid(pgdata):
+    return int((pgdata / "postmaster.pid").read_text().split()[0])
+
+
+def our_postgres(pgdata):
+    """postgres processes serving our pgdata (the postmaster and its children)."""
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline", "ppid"]):
+        if proc.info["name"] == "postgres" and str(pgdata) in " ".join(proc.info["cmdline"] or []):
+            found.append(proc)
+    return found
+
+
+ANSWER = ("from labapp import pgserver; import psycopg2; uri = pgserver.server_uri(); "
+          "conn = psycopg2.connect(uri, connect_timeout=3); cur = conn.cursor(); "
+          "cur.execute('SELECT pg_backend_pid() > 0'); print('answers', cur.fetchone()[0])")
+
+
+@pytest.fixture(scope="module")
+def pgdata():
+    """A server of our own, cold-started once for this module."""
+    top = Path(tempfile.mkdtemp(prefix="lpg-", dir="/tmp"))
+    path = top / "pg"
+    first = run(["pgserver", "start"], path)
+    assert first.returncode == 0, first.output
+    yield path
+    run(["pgserver", "stop"], path)
+    for proc in our_postgres(path):  # only if stop failed: never leave one behind
+        proc.kill()
+    shutil.rmtree(top, ignore_errors=True)
+
+
+def test_start_attach_stop(pgdata):
+    """Start (or attach), a second process attaches to the SAME postmaster, stop, start."""
+    assert run(["pgserver", "start"], pgdata).returncode == 0
+    pid = postmaster_pid(pgdata)
+    attached = run(ANSWER, pgdata)
+    assert attached.output.strip() == "answers True", attached.output
+    assert postmaster_pid(pgdata) == pid
+    status = run(["pgserver", "status"], pgdata)
+    assert status.output.startswith("embedded PostgreSQL: running"), status.output
+
+    stopped = run(["pgserver", "stop"], pgdata)
+    assert stopped.output.strip() == "embedded PostgreSQL: stopped", stopped.output
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert not (pgdata / "postmaster.pid").exists()
+    # (`flask pgserver stop|status` again would start it: create_app resolves the
+    # embedded URL, which starts the server, before the command runs)
+
+    again = run(ANSWER, pgdata)  # any use starts it again
+    assert again.output.strip() == "answers True", again.output
+
+
+def test_recovers_after_killed_postmaster(pgdata):
+    """kill -9 of the postmaster leaves a stale postmaster.pid; the next
+    server_uri() starts a new server without a manual step."""
+    assert run(ANSWER, pgdata).returncode == 0
+    pid = postmaster_pid(pgdata)
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10  # its children notice the dead postmaster and exit
+    while [p for p in our_postgres(pgdata) if p.status() != psutil.STATUS_ZOMBIE]:
+        assert time.monotonic() < deadline, "postgres children outlived their postmaster"
+        time.sleep(0.05)
+    assert postmaster_pid(pgdata) == pid  # the stale file is still there
+    # and the dead postmaster may still be a zombie (PID 1 reaps late in containers):
+    # its socket lock file then blocks a plain restart; server_uri() must cope
+
+    recovered = run(ANSWER, pgdata)
+    assert recovered.output.strip() == "answers True", recovered.output
+    assert postmaster_pid(pgdata) != pid
+
+
+def test_recovers_after_killed_clients(pgdata):
+    """Clients killed with SIGKILL leave their pids in .handle_pids.json for good;
+    the server keeps serving, stops on request and starts again."""
+    clients = [subprocess.Popen(
+        [sys.executable, "-c", "from labapp import pgserver; pgserver.server_uri(); "
+                               "print('up', flush=True); import time; time.sleep(120)"],
+        cwd=ROOT, env={**os.environ, "LABAPP_PGDATA": str(pgdata)}, stdout=subprocess.PIPE,
+        text=True) for _ in range(2)]
+    try:
+        for client in clients:
+            assert client.stdout.readline().strip() == "up"
+    finally:
+        for client in clients:
+            client.send_signal(signal.SIGKILL)
+            client.wait()
+            client.stdout.close()
+    handles = json.loads((pgdata / ".handle_pids.json").read_text())
+    assert {c.pid for c in clients} <= set(handles), "the trap this test is about is gone?"
+
+    assert run(ANSWER, pgdata).output.strip() == "answers True"
+    assert run(["pgserver", "stop"], pgdata).output.strip() == "embedded PostgreSQL: stopped"
+    assert run(ANSWER, pgdata).output.strip() == "answers True"
+
+
+def test_listens_on_a_unix_socket_only(pgdata):
+    shown = run(ANSWER.replace("SELECT pg_backend_pid() > 0", "SHOW listen_addresses")
+                .replace("print('answers', ", "print(repr(")
+                .replace("fetchone()[0])", "fetchone()[0]))"), pgdata)
+    assert shown.output.strip() == "''", shown.output
+    postmaster = psutil.Process(postmaster_pid(pgdata))
+    assert postmaster.net_connections(kind="inet") == []
+    unix = [c for c in postmaster.net_connections(kind="unix") if c.laddr]
+    assert any(c.laddr.endswith(".s.PGSQL.5432") for c in unix), unix
+
+
+def test_pgdata_with_a_space_is_one_line_error(tmp_path):
+    result = run(["pgserver", "start"], Path("/tmp/My Projects/pg"))
+    assert result.returncode == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("Error: LABAPP_PGDATA must not contain spaces")
+    assert not Path("/tmp/My Projects").exists()
