@@ -1,6 +1,6 @@
 """Make the learner copy of each lab from its solution notebook, and run both.
 
-    python notebooks/build_labs.py                 # every lab in notebooks/solutions/
+    python notebooks/build_labs.py                 # every lab
     python notebooks/build_labs.py 02-Evolve-A-Live-Schema.ipynb
 
 The solution notebook (notebooks/solutions/NN-Title.ipynb) is the source.
@@ -39,14 +39,24 @@ def execute(path):
          "--inplace", "--log-level=WARN", str(path)],
         check=True,
     )
+    # nbconvert stamps each cell with this machine's clock: noise in every diff
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+    nbformat.write(nb, path)
 
 
 def main(names):
-    paths = [SOLUTIONS / n for n in names] or sorted(SOLUTIONS.glob("[0-9][0-9]-*.ipynb"))
-    for solution in paths:
+    names = names or sorted(p.name for p in HERE.glob("[0-9][0-9]-*.ipynb"))
+    for name in names:
+        solution = SOLUTIONS / name
+        if not solution.exists():  # a lab without exercises (00): run it as it is
+            execute(HERE / name)
+            print(f"built {name}: executed")
+            continue
         execute(solution)
         execute(learner_copy(solution))
-        print(f"built {solution.name}: solution and learner copy executed")
+        print(f"built {name}: solution and learner copy executed")
 
 
 if __name__ == "__main__":
