@@ -1,0 +1,261 @@
+"""Lab 05 (one enum type, two tables), checked on the real server.
+
+* The revision autogenerate writes for a second table that reuses
+  ContactEventStatus fails `flask db upgrade` with one line (DuplicateObject),
+  and leaves the schema, the rows and alembic_version as they were; from an
+  empty database, in one upgrade run, it passes (the lab warns about that).
+* Lab 05's final chain (tests/chains/lab05, refreshed from the solution
+  notebook's workspace) ends with ONE `contacteventstatus` type, used by every
+  table that reuses it, and one `dealcurrency`.
+* Each revision's downgrade gives back exactly the schema below it: the tables
+  go, the types that revision 0001 owns stay until 0001's own downgrade.
+* Lab 01's habit in 0002 (dropping the type in its downgrade) fails in one line
+  and rolls back, the DROP TABLE before it included.
+"""
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+import sqlalchemy as sa
+
+from conftest import BIN, ROOT
+from labapp import data
+
+LAB05 = ROOT / "tests" / "chains" / "lab05"
+STARTER = ROOT / "labapp" / "starter"
+SAMPLE = ROOT / "labapp" / "data" / "sample"
+LABELS = ["INVITED", "WONTSHOW", "ATTENDED", "DENIED", "COULDNTMAKEIT"]
+QUOTED = ", ".join(f"'{label}'" for label in LABELS)
+REVISIONS = ["0001", "0002", "0003", "0004"]
+
+# the chain's env.py is Flask-Migrate 4.1's template: it calls db.get_engine()
+pytestmark = pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")
+
+
+# -- helpers ----------------------------------------------------------------------
+
+def flask(workspace, *args):
+    """`flask ARGS` in a lab workspace, as the notebook's `!flask` runs it (the
+    workspace's app.py and models.py; LABAPP_DATABASE is the test's database)."""
+    env = {k: v for k, v in os.environ.items() if k != "FLASK_APP"}
+    env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
+    return subprocess.run(["flask", "--app", "app", *args], cwd=workspace, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+
+
+def make_workspace(path, migrations, models):
+    path.mkdir()
+    shutil.copyfile(STARTER / "app.py", path / "app.py")
+    shutil.copyfile(models, path / "models.py")
+    shutil.copytree(migrations, path / "migrations", ignore=shutil.ignore_patterns("__pycache__"))
+    return path
+
+
+def state(url):
+    """Everything a revision could change: columns with their types, enum types
+    with their labels, row counts, and the alembic_version row(s)."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        columns = conn.execute(sa.text(
+            "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod)"
+            " FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.relkind = 'r' AND n.nspname = current_schema()"
+            " AND a.attnum > 0 AND NOT a.attisdropped ORDER BY 1, 2")).all()
+        types = conn.execute(sa.text(
+            "SELECT t.typname, string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)"
+            " FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid"
+            " GROUP BY t.oid, t.typname ORDER BY 1")).all()
+        tables = sorted({table for table, _, _ in columns})
+        rows = {t: conn.execute(sa.text(f'SELECT count(*) FROM "{t}"')).scalar() for t in tables}
+        version = []
+        if "alembic_version" in tables:
+            version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+    return {"columns": columns, "types": types, "rows": rows, "version": version}
+
+
+def used_by(url):
+    """[(enum type, ["table.column", ...]), ...] from pg_type + pg_attribute, one
+    entry per type object (two types of the same name would show up twice)."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT t.typname, array_agg(c.relname || '.' || a.attname)"
+            " FROM pg_type t"
+            " JOIN pg_attribute a ON a.atttypid = t.oid AND NOT a.attisdropped"
+            " JOIN pg_class c ON c.oid = a.attrelid AND c.relkind = 'r'"
+            " WHERE t.typtype = 'e' GROUP BY t.oid, t.typname")).all()
+    return sorted((name, sorted(columns)) for name, columns in rows)
+
+
+def load_sample_rows(url):
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        data.load(conn, SAMPLE)
+
+
+def one_line_error(proc):
+    """The failing command's error line; every other line is Alembic's INFO log."""
+    lines = proc.stdout.strip().splitlines()
+    assert proc.returncode != 0, proc.stdout
+    assert "Traceback" not in proc.stdout, proc.stdout
+    errors = [line for line in lines if not line.startswith("INFO  [")]
+    assert len(errors) == 1, proc.stdout
+    return errors[0]
+
+
+@pytest.fixture
+def lab05_chain(tmp_path):
+    """A workspace holding lab 05's final migrations/ and models.py."""
+    assert (LAB05 / "migrations" / "env.py").exists(), (
+        "run the lab 05 solution notebook, then tests/test_migration_chains.py --refresh lab05")
+    return make_workspace(tmp_path / "lab05", LAB05 / "migrations", LAB05 / "models.py")
+
+
+def event_invitation_model():
+    """Lab 05's EventInvitation class, as its final models.py has it."""
+    match = re.search(r"\n\nclass EventInvitation\(db\.Model\):\n(    .*\n)+",
+                      (LAB05 / "models.py").read_text())
+    assert match, "tests/chains/lab05/models.py has no EventInvitation"
+    return match.group(0)
+
+
+# -- the failure the lab starts from -----------------------------------------------
+
+def test_autogenerated_revision_fails_in_one_line_and_changes_nothing(tmp_path, db_url):
+    """Autogenerate writes sa.Enum(..., name='contacteventstatus') for the new
+    table; the upgrade fails with one DuplicateObject line and a non-zero status,
+    and the database is exactly as before (transactional DDL)."""
+    models = tmp_path / "models.py"
+    models.write_text((ROOT / "labapp" / "models.py").read_text() + event_invitation_model())
+    workspace = make_workspace(tmp_path / "lab05", STARTER / "migrations", models)
+    assert flask(workspace, "db", "upgrade").returncode == 0
+    load_sample_rows(db_url)
+
+    proc = flask(workspace, "db", "migrate", "-m", "add event invitations", "--rev-id", "0002")
+    assert proc.returncode == 0, proc.stdout
+    revision = (workspace / "migrations" / "versions" / "0002_add_event_invitations.py").read_text()
+    assert f"sa.Enum({QUOTED}, name='contacteventstatus')" in revision
+    assert "create_type" not in revision
+
+    before = state(db_url)
+    proc = flask(workspace, "db", "upgrade")
+    assert one_line_error(proc) == (
+        'Error: DuplicateObject: type "contacteventstatus" already exists '
+        f"[SQL: CREATE TYPE contacteventstatus AS ENUM ({QUOTED})] (rolled back: nothing was changed)"
+    )
+    after = state(db_url)
+    assert after == before
+    assert after["version"] == ["0001"]
+    assert "event_invitations" not in after["rows"]
+    assert after["rows"]["contact_events"] == 8
+    assert [name for name, _ in after["types"]] == ["contacteventstatus", "dealcurrency"]
+
+    # the lab's warning: from an empty database, in ONE upgrade run, the same revision
+    # passes (Alembic's DDL runner remembers the type 0001 created in that run)
+    assert flask(workspace, "db", "downgrade", "base").returncode == 0
+    proc = flask(workspace, "db", "upgrade")
+    assert proc.returncode == 0, proc.stdout
+    assert used_by(db_url) == [
+        ("contacteventstatus", ["contact_events.status", "event_invitations.status"]),
+        ("dealcurrency", ["deals.currency"]),
+    ]
+
+
+# -- the lab's fixed chain ------------------------------------------------------------
+
+def test_chain_is_the_one_the_lab_builds():
+    versions = sorted(p.name for p in (LAB05 / "migrations" / "versions").glob("*.py"))
+    assert [v.split("_")[0] for v in versions] == REVISIONS
+    fixed = (LAB05 / "migrations" / "versions" / "0002_add_event_invitations.py").read_text()
+    upgrade, _, downgrade = fixed.partition("def downgrade")
+    assert "create_type=False" in upgrade and "sa.Enum(" not in upgrade
+    assert "op.drop_table('event_invitations')" in downgrade
+    assert ".drop(" not in downgrade  # no Enum(...).drop(): 0001 owns the type
+
+
+def test_after_lab05_one_contacteventstatus_type_serves_every_table(lab05_chain, db_url):
+    proc = flask(lab05_chain, "db", "upgrade")
+    assert proc.returncode == 0, proc.stdout
+    assert used_by(db_url) == [
+        ("contacteventstatus", ["contact_events.status", "event_invitations.status",
+                                "event_status_changes.new_status",
+                                "event_status_changes.old_status"]),
+        ("dealcurrency", ["deal_payments.currency", "deals.currency"]),
+    ]
+    engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        # in any schema of the database, not only the current one
+        named = conn.execute(sa.text(
+            "SELECT count(*) FROM pg_type WHERE typname = 'contacteventstatus'")).scalar()
+    assert named == 1
+    assert dict(state(db_url)["types"])["contacteventstatus"] == ",".join(LABELS)
+
+
+def test_each_revision_downgrades_to_the_schema_below_it(app, db_url):
+    """Up one revision at a time (recording each state, sample rows loaded at
+    0001), then down one at a time: each downgrade must give back the recorded
+    state exactly, rows of the older tables included; then up to head again."""
+    from flask_migrate import downgrade, upgrade
+
+    directory = str(LAB05 / "migrations")
+    states = {}
+    with app.app_context():
+        for revision in REVISIONS:
+            upgrade(directory, revision)
+            if revision == "0001":
+                load_sample_rows(db_url)
+            states[revision] = state(db_url)
+            assert states[revision]["version"] == [revision]
+        for below, revision in reversed(list(zip(REVISIONS, REVISIONS[1:]))):
+            downgrade(directory, below)
+            assert state(db_url) == states[below], f"downgrade {revision} -> {below}"
+        downgrade(directory, "base")  # 0001: every table and both enum types
+        base = state(db_url)
+        assert base["types"] == [] and base["rows"] == {"alembic_version": 0}
+        upgrade(directory, "head")
+    head = state(db_url)
+    assert head["columns"] == states["0004"]["columns"] and head["types"] == states["0004"]["types"]
+    assert head["version"] == ["0004"]
+
+
+def test_downgrade_keeps_the_type_until_its_owner_goes(app, db_url):
+    from flask_migrate import downgrade, upgrade
+
+    directory = str(LAB05 / "migrations")
+    with app.app_context():
+        upgrade(directory, "0002")
+        downgrade(directory, "0001")
+        assert used_by(db_url) == [("contacteventstatus", ["contact_events.status"]),
+                                   ("dealcurrency", ["deals.currency"])]
+        downgrade(directory, "base")
+        assert state(db_url)["types"] == []
+
+
+def test_dropping_the_shared_type_in_downgrade_fails_and_rolls_back(lab05_chain, db_url):
+    """Lab 01's habit in 0002's downgrade: DROP TYPE fails (contact_events.status
+    uses it), and the DROP TABLE that ran before it in the same transaction is undone."""
+    revision = lab05_chain / "migrations" / "versions" / "0002_add_event_invitations.py"
+    text = revision.read_text()
+    drop_table = "    op.drop_table('event_invitations')\n"
+    assert drop_table in text
+    revision.write_text(text.replace(
+        drop_table,
+        drop_table + "    sa.Enum(name='contacteventstatus').drop(op.get_bind(), checkfirst=True)\n"))
+    assert flask(lab05_chain, "db", "upgrade", "0002").returncode == 0
+    engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO contacts (id, name, email) VALUES (1, 'A', 'a@example.com')"))
+        conn.execute(sa.text("INSERT INTO event_invitations (contact_id, event_title, status)"
+                             " VALUES (1, 'Launch', 'ATTENDED')"))
+    before = state(db_url)
+    proc = flask(lab05_chain, "db", "downgrade")
+    assert one_line_error(proc) == (
+        "Error: DependentObjectsStillExist: cannot drop type contacteventstatus because other "
+        "objects depend on it [SQL: DROP TYPE contacteventstatus] (rolled back: nothing was changed)"
+    )
+    after = state(db_url)
+    assert after == before
+    assert after["version"] == ["0002"] and after["rows"]["event_invitations"] == 1
