@@ -3,7 +3,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from labapp import data, database
+from labapp import data, database, replay
 
 
 def _url():
@@ -130,6 +130,6 @@ def init_app(app):
 
     messaging.TERMWIDTH = None
     for command in (createdb_command, dropdb_command, loaddata_command, dumpdata_command,
-                    pgserver_group):
+                    pgserver_group, replay.replay_production_command):
         app.cli.add_command(command)
     _friendly_db_group()
