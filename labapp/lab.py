@@ -100,6 +100,9 @@ def setup(name, createdb=True, migrations=False, data=False):
     if not os.environ["PATH"].startswith(bin_dir + os.pathsep):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ["PATH"]
     os.environ.pop("FLASK_APP", None)  # let `flask` find the workspace's app.py
+    # `!git` in a workspace without its own .git must not fall through to the
+    # kit's repository above it (a commit there would land in the learner's clone)
+    os.environ["GIT_CEILING_DIRECTORIES"] = str(WORKSPACES)
     lab = Lab(name)
     os.environ["LABAPP_DATABASE"] = lab.database
     lab.reset_database(createdb)

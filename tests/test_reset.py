@@ -1,6 +1,8 @@
 """`make reset LAB=labNN`: a lab's database and workspace back to the start,
 with the flags its own setup cell uses."""
 import json
+import os
+import shutil
 import subprocess
 import sys
 
@@ -36,8 +38,6 @@ def test_reset_restores_database_and_workspace(tmp_path, monkeypatch):
             "contact_events.csv", "contacts.csv", "deals.csv"]
     finally:
         database.drop_database(url, missing_ok=True)
-        import shutil
-
         shutil.rmtree(lab.WORKSPACES / name, ignore_errors=True)
 
 
@@ -48,3 +48,20 @@ def test_unknown_lab_is_one_line_and_a_nonzero_exit():
     assert proc.stderr == "Error: no notebook in notebooks/ calls lab.setup('lab99')\n"
     usage = subprocess.run([sys.executable, "-m", "labapp.lab"], capture_output=True, text=True)
     assert usage.returncode == 2 and usage.stderr.startswith("usage: make reset LAB=")
+
+
+def test_git_in_a_lab_workspace_never_reaches_the_kit_repository(monkeypatch):
+    """A lab that runs `!git commit` in a workspace whose .git is gone (reset by
+    another run) must fail there, not commit into the kit's own clone."""
+    name = unique_name("t_git")
+    monkeypatch.setenv("LABAPP_DATABASE", name)
+    monkeypatch.chdir(ROOT)  # setup() changes the working folder and these variables
+    monkeypatch.setenv("PATH", os.environ["PATH"])
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", "")
+    try:
+        setup_lab = lab.setup(name, createdb=False)
+        proc = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=setup_lab.workspace,
+                              capture_output=True, text=True)
+        assert proc.returncode != 0 and "not a git repository" in proc.stderr
+    finally:
+        shutil.rmtree(lab.WORKSPACES / name, ignore_errors=True)
