@@ -66,6 +66,16 @@ def run_flask(*args, cwd=ROOT, env=None, input=None, timeout=60):
     return proc
 
 
+def stop_process(proc, timeout=20):
+    """Terminate a server we started; kill it if it does not stop in `timeout` s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def count_rows(url, table):
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     with engine.connect() as conn:

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import stop_process
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "artifacts"
@@ -99,12 +101,7 @@ def jupyterlab():
     try:
         yield base, token, top
     finally:
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server)
         log.close()
         subprocess.run([sys.executable, "-m", "flask", "--app", "labapp", "pgserver", "stop"],
                        cwd=top, env=env, capture_output=True, timeout=60)

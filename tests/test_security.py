@@ -16,6 +16,8 @@ import psutil
 import pytest
 import yaml
 
+from conftest import stop_process
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 
@@ -124,12 +126,7 @@ def test_jupyterlab_started_like_make_lab_needs_its_token(tmp_path):
         assert listening, "JupyterLab listens on nothing?"
         assert {c.laddr.ip for c in listening} == {"127.0.0.1"}, listening
     finally:
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server)
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
