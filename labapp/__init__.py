@@ -1,5 +1,6 @@
 """labapp: the tiny CRM (contacts, deals, contact events) that the labs migrate."""
 import importlib
+from pathlib import Path
 
 from flask import Flask
 from flask_migrate import Migrate
@@ -14,7 +15,9 @@ def create_app(test_config=None, models="labapp.models"):
     the kit's own `labapp.models`, or a lab workspace's `models.py`."""
     from labapp import cli, config
 
-    app = Flask(__name__)
+    # instance/ (where a relative sqlite:/// file goes) in the folder `flask` runs in:
+    # a lab's workspace, which its setup cell resets, not the kit's install folder
+    app = Flask(__name__, instance_path=str(Path.cwd() / "instance"))
     app.config.from_mapping(config.from_environment())
     if test_config:
         app.config.from_mapping(test_config)
