@@ -181,13 +181,29 @@ def bench_suite():
     return ok
 
 
-def bench_replay():
-    seconds, proc = timed(["flask", "--app", "labapp", "replay-production", "--help"],
-                          cwd=ROOT, env=base_env())
-    if proc.returncode != 0:
-        row("flask replay-production --help", "n/a", "command not there (yet)")
-    else:
-        row("flask replay-production --help", seconds)
+def bench_replay(tmp):
+    """`flask replay-production` on lab 03's kind of project (tests/test_replay.py
+    builds it: production with 0001-0002, master with a newer model, DATA/)."""
+    from labapp import config, database
+    from test_replay import make_project
+
+    name = f"bench_replay_{os.getpid()}"
+    os.environ["LABAPP_DATABASE"] = name
+    url = config.database_url()
+    database.create_database(url)
+    try:
+        project = make_project(tmp / "crm", name)
+        start = time.perf_counter()
+        proc = project.flask("replay-production", "-m", "next", "--rev-id", "0003")
+        seconds = time.perf_counter() - start
+        assert proc.returncode == 0, proc.output
+    finally:
+        from test_replay import replica_url
+
+        database.drop_database(replica_url(url), missing_ok=True)
+        database.drop_database(url, missing_ok=True)
+        os.environ.pop("LABAPP_DATABASE")
+    row("flask replay-production (0001-0002 + DATA)", seconds, "git archive, rebuild, load, migrate")
 
 
 ENUM_SQL = """
@@ -251,7 +267,7 @@ def main():
         floor = cli_floor()
         labs_ok = bench_labs(tmp, floor)
         suite_ok = "skipped" if options.skip_suite else bench_suite()
-        bench_replay()
+        bench_replay(tmp)
         bench_enum()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -145,10 +145,9 @@ def query(url, sql):
         return conn.execute(sa.text(sql)).all()
 
 
-@pytest.fixture
-def project(tmp_path, db_name, db_url):
-    """master (migrations/ ignored, newer models) + production (0001, 0002 committed)."""
-    path = tmp_path / "crm"
+def make_project(path, db_name):
+    """master (migrations/ ignored, newer models) + production (0001, 0002 committed),
+    and an ignored DATA/ snapshot, in the new folder `path`."""
     path.mkdir()
     p = Project(path, db_name)
     base_models = (KIT / "models.py").read_text()
@@ -179,7 +178,12 @@ def project(tmp_path, db_name, db_url):
     rows = [lines[0] + ",phone"] + [f"{line},{PHONES.get(line.split(',')[0], '')}" for line in lines[1:]]
     p.write("DATA/contacts.csv", "\n".join(rows) + "\n")
     assert p.git("status", "--porcelain") == ""
-    yield p
+    return p
+
+
+@pytest.fixture
+def project(tmp_path, db_name, db_url):
+    yield make_project(tmp_path / "crm", db_name)
     from labapp import database
 
     database.drop_database(replica_url(db_url), missing_ok=True)
