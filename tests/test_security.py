@@ -185,3 +185,12 @@ def test_stored_outputs_hold_no_credentials_nor_machine_paths(path):
                 start = max(0, match.start() - 40)
                 found.append(f"cell {index}: {what}: ...{text[start:match.end() + 40]!r}...")
     assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: str(p.relative_to(NOTEBOOKS)))
+def test_no_run_timestamps_in_cell_metadata(path):
+    """nbconvert stamps each executed cell with this machine's clock
+    (metadata.execution); notebooks/build_labs.py strips it."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    stamped = [i for i, cell in enumerate(cells) if "execution" in cell.get("metadata", {})]
+    assert stamped == [], f"cells {stamped}: rebuild with notebooks/build_labs.py"
