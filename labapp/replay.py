@@ -21,7 +21,6 @@ is dropped, temporary folders are removed, `migrations/` is put back as it was.
 import contextlib
 import filecmp
 import io
-import os
 import shutil
 import subprocess
 import tarfile

@@ -128,13 +128,10 @@ def bench_labs(tmp, floor):
     ipython-sql round trip on an open connection: nothing to save there). The
     ratio nbval / floor then says how much the rest (Python cells, nbval's
     comparisons, kernel start, `!` shells that are not flask) adds."""
+    from conftest import make_sandbox, stop_sandbox_server
+
     top = tmp / "sandbox"
-    shutil.copytree(ROOT / "labapp", top / "labapp", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "notebooks", top / "notebooks",
-                    ignore=shutil.ignore_patterns("workspaces", ".ipynb_checkpoints", "__pycache__"))
-    shutil.copyfile(ROOT / "pyproject.toml", top / "pyproject.toml")
-    env = base_env(PYTHONPATH=str(top), LABAPP_PGDATA=str(top / "pg"))
-    env.pop("DATABASE_URL", None)
+    env = make_sandbox(top)
     subprocess.run([sys.executable, "-c", "from labapp import pgserver; pgserver.server_uri()"],
                    env=env, cwd=top, check=True)  # warm: the labs find it running
     books = sorted((top / "notebooks").glob("[0-9][0-9]-*.ipynb"))
@@ -142,8 +139,7 @@ def bench_labs(tmp, floor):
     wall, proc = timed([sys.executable, "-m", "pytest", "-p", "no:xdist", "-q", "--durations=0",
                         "--durations-min=0", *[str(b.relative_to(top)) for b in books]],
                        cwd=top, env=env)
-    subprocess.run([sys.executable, "-c", "from labapp import pgserver; pgserver.stop()"],
-                   env=env, cwd=top)
+    stop_sandbox_server(top, env)
     summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "no output"
     per_cell = {}
     for seconds, _, book, cell in DURATION.findall(proc.stdout):

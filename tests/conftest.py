@@ -3,6 +3,7 @@
 The server is the kit's embedded PostgreSQL, or the one DATABASE_URL names.
 """
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -64,6 +65,32 @@ def run_flask(*args, cwd=ROOT, env=None, input=None, timeout=60):
     )
     proc.output = proc.stdout
     return proc
+
+
+# what a sandbox must not inherit from the run that makes it
+_NOT_INHERITED = ("DATABASE_URL", "LABAPP_DATABASE", "FLASK_APP", "PYTEST_ADDOPTS",
+                  "PYTEST_CURRENT_TEST", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_TESTRUNUID")
+
+
+def make_sandbox(top):
+    """Copy the kit's labapp/, notebooks/ and pyproject.toml under `top`; return the
+    environment that imports that copy first (PYTHONPATH) and gives it an embedded
+    server of its own (LABAPP_PGDATA), so runs there never touch the labs'
+    databases and workspaces. Stop its server with stop_sandbox_server()."""
+    ignore = shutil.ignore_patterns("workspaces", ".ipynb_checkpoints", "__pycache__")
+    shutil.copytree(ROOT / "labapp", top / "labapp", ignore=ignore)
+    shutil.copytree(ROOT / "notebooks", top / "notebooks", ignore=ignore)
+    shutil.copyfile(ROOT / "pyproject.toml", top / "pyproject.toml")
+    env = {**os.environ, "PYTHONPATH": str(top), "LABAPP_PGDATA": str(top / "pg"),
+           "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    for name in _NOT_INHERITED:
+        env.pop(name, None)
+    return env
+
+
+def stop_sandbox_server(top, env):
+    subprocess.run([sys.executable, "-c", "from labapp import pgserver; pgserver.stop()"],
+                   cwd=top, env=env, capture_output=True, timeout=60)
 
 
 def stop_process(proc, timeout=20):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import stop_process
+from conftest import make_sandbox, stop_process, stop_sandbox_server
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -65,19 +65,13 @@ def lab_notebook(notebooks):
 def jupyterlab():
     """JupyterLab as `make lab` starts it (+ --no-browser, a token, a free port)."""
     top = Path(tempfile.mkdtemp(prefix="lbr-", dir="/tmp"))
-    shutil.copytree(ROOT / "labapp", top / "labapp", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "notebooks", top / "notebooks",
-                    ignore=shutil.ignore_patterns("workspaces", ".ipynb_checkpoints", "__pycache__"))
+    env = make_sandbox(top)
     home = top / "home"
     settings = top / "settings"
     settings.mkdir(parents=True)
     (settings / "overrides.json").write_text(json.dumps(OVERRIDES))
     (home / "tmp").mkdir(parents=True)
-    env = {**os.environ, "HOME": str(home), "TMPDIR": str(home / "tmp"), "PYTHONPATH": str(top),
-           "LABAPP_PGDATA": str(top / "pg"), "JUPYTER_CONFIG_DIR": str(home / ".jupyter"),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    for name in ("DATABASE_URL", "LABAPP_DATABASE", "FLASK_APP", "PYTEST_CURRENT_TEST"):
-        env.pop(name, None)
+    env.update(HOME=str(home), TMPDIR=str(home / "tmp"), JUPYTER_CONFIG_DIR=str(home / ".jupyter"))
     port, token = free_port(), secrets.token_hex(16)
     args = [str(Path(sys.executable).parent / "jupyter"), "lab", "--notebook-dir=notebooks",
             "--ServerApp.ip=127.0.0.1", "--no-browser", f"--ServerApp.port={port}",
@@ -103,8 +97,7 @@ def jupyterlab():
     finally:
         stop_process(server)
         log.close()
-        subprocess.run([sys.executable, "-m", "flask", "--app", "labapp", "pgserver", "stop"],
-                       cwd=top, env=env, capture_output=True, timeout=60)
+        stop_sandbox_server(top, env)
         shutil.rmtree(top, ignore_errors=True)
 
 

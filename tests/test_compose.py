@@ -1,5 +1,4 @@
 """docker-compose.yml, checked without a Docker engine."""
-import re
 import subprocess
 import sys
 from pathlib import Path

@@ -22,8 +22,6 @@ workspaces that the normal suite's nbval runs use at the same time.
 Time: ~100 s with labs 00, 01, 06 (5 notebooks) on 2 cores; ~1.5x the
 sum of all notebooks' nbval times / 2 + the half-runs, in general.
 """
-import json
-import os
 import re
 import shutil
 import subprocess
@@ -33,6 +31,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
+from conftest import make_sandbox, stop_sandbox_server
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAINS = Path(__file__).resolve().parent / "chains"
@@ -86,19 +86,10 @@ HALF_RUN = textwrap.dedent('''
 @pytest.fixture(scope="module")
 def sandbox():
     top = Path(tempfile.mkdtemp(prefix="lnb-", dir="/tmp"))
-    shutil.copytree(ROOT / "labapp", top / "labapp", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "notebooks", top / "notebooks",
-                    ignore=shutil.ignore_patterns("workspaces", ".ipynb_checkpoints", "__pycache__"))
-    shutil.copyfile(ROOT / "pyproject.toml", top / "pyproject.toml")
+    env = make_sandbox(top)
     (top / "notebooks" / "conftest.py").write_text(GROUPS_CONFTEST)
-    env = {**os.environ, "PYTHONPATH": str(top), "LABAPP_PGDATA": str(top / "pg"),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    for name in ("DATABASE_URL", "LABAPP_DATABASE", "FLASK_APP", "PYTEST_XDIST_WORKER",
-                 "PYTEST_XDIST_TESTRUNUID", "PYTEST_CURRENT_TEST", "PYTEST_ADDOPTS"):
-        env.pop(name, None)
     yield top, env
-    subprocess.run([sys.executable, "-m", "flask", "--app", "labapp", "pgserver", "stop"],
-                   cwd=top, env=env, capture_output=True, timeout=60)
+    stop_sandbox_server(top, env)
     shutil.rmtree(top, ignore_errors=True)
 
 
