@@ -9,6 +9,8 @@ a blank `exercise` cell; everything else is copied as it is. Both are then
 executed top to bottom, so both are committed with outputs and nbval checks
 both: the self-checks print "done" in the solutions and a hint in the labs.
 """
+import configparser
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +19,10 @@ import nbformat
 
 HERE = Path(__file__).resolve().parent
 SOLUTIONS = HERE / "solutions"
+# sanitize.cfg sections that hide where the notebook ran (the workspace, the venv):
+# applied to the stored outputs too, so no committed notebook shows this machine's
+# paths; nbval applies them to both sides before comparing, so nothing else changes
+MACHINE_PATHS = ("workspace-paths", "python-warning-location")
 STUB = "# Your turn: solve the exercise above here, then run the self-check below."
 
 
@@ -39,10 +45,22 @@ def execute(path):
          "--inplace", "--log-level=WARN", str(path)],
         check=True,
     )
-    # nbconvert stamps each cell with this machine's clock: noise in every diff
+    scrub(path)
+
+
+def scrub(path):
+    """Drop what only says where and when the notebook ran: nbconvert's per-cell
+    clock stamps and the machine paths in stream outputs."""
+    sanitize = configparser.ConfigParser(interpolation=None)
+    sanitize.read(HERE / "sanitize.cfg")
+    rules = [(re.compile(sanitize[s]["regex"]), sanitize[s]["replace"]) for s in MACHINE_PATHS]
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+        for output in cell.get("outputs", []):
+            if output.output_type == "stream":
+                for regex, replace in rules:
+                    output.text = regex.sub(replace, output.text)
     nbformat.write(nb, path)
 
 
