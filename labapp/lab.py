@@ -54,6 +54,13 @@ class Lab:
         if data:
             shutil.copytree(SAMPLE_DATA, self.workspace / "DATA")
 
+    def reset(self, createdb=True, migrations=False, data=False):
+        """Both, as setup() describes; `flask` in this process then uses the lab's database."""
+        os.environ["LABAPP_DATABASE"] = self.database
+        self.reset_database(createdb)
+        self.reset_workspace(migrations, data)
+        return self
+
     def server(self):
         """One short line: which server, without paths or passwords."""
         url = make_url(self.url)
@@ -103,10 +110,7 @@ def setup(name, createdb=True, migrations=False, data=False):
     # `!git` in a workspace without its own .git must not fall through to the
     # kit's repository above it (a commit there would land in the learner's clone)
     os.environ["GIT_CEILING_DIRECTORIES"] = str(WORKSPACES)
-    lab = Lab(name)
-    os.environ["LABAPP_DATABASE"] = lab.database
-    lab.reset_database(createdb)
-    lab.reset_workspace(migrations, data)
+    lab = Lab(name).reset(createdb, migrations, data)
     os.chdir(lab.workspace)
     _load_sql_magic(lab.url if createdb else None)
     workspace = lab.workspace.relative_to(KIT.parent / "notebooks")
@@ -147,10 +151,8 @@ def reset(name, notebooks=KIT.parent / "notebooks"):
     (as its setup cell does). A kernel working in the lab should then run
     the setup cell again, since its folder was replaced."""
     options = setup_arguments(name, notebooks)
-    lab = Lab(name)
-    os.environ["LABAPP_DATABASE"] = lab.database
-    lab.reset_database(options.get("createdb", True))
-    lab.reset_workspace(options.get("migrations", False), options.get("data", False))
+    lab = Lab(name).reset(options.get("createdb", True), options.get("migrations", False),
+                          options.get("data", False))
     workspace = lab.workspace.relative_to(KIT.parent / "notebooks")
     print(f"Lab {name}: reset database {lab.database!r} and workspace {workspace}/")
     return lab
