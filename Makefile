@@ -18,8 +18,8 @@ venv: $(STAMP)
 ## Open the labs in JupyterLab (bound to 127.0.0.1, token kept).
 # (as root, e.g. in a container, JupyterLab refuses to start without --allow-root)
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 \
-		$(if $(filter 0,$(shell id -u)),--allow-root) $(JUPYTER_ARGS)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --config=tools/jupyter_server_config.py \
+		--ServerApp.ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root) $(JUPYTER_ARGS)
 
 # Playwright's own browser download is blocked on our CI: use Debian's package.
 CHROMIUM := /usr/bin/chromium
@@ -39,12 +39,13 @@ $(CHROMIUM):
 		|| ($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium)
 
 ## Reset one lab's database and workspace to its start: make reset LAB=lab02
+## (LAB=lab02_solutions for the solved copy)
 reset: $(STAMP)
 	$(BIN)/python -m labapp.lab $(LAB)
 
 ## Where the time goes, as a table (set-up, server, CLI floor, each lab, the suite): minutes.
 bench: $(STAMP)
-	$(BIN)/python tests/benchmark.py $(BENCH_ARGS)
+	$(BIN)/python tools/benchmark.py $(BENCH_ARGS)
 
 ## Stop the embedded PostgreSQL server (any lab or command starts it again).
 stop: $(STAMP)

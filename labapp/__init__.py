@@ -1,4 +1,36 @@
-"""labapp: the tiny CRM (contacts, deals, contact events) that the labs migrate."""
+"""labapp: the tiny CRM (contacts, deals, contact events) that the labs migrate.
+
+How the kit is built
+--------------------
+Three rooms, and what flows between them:
+
+* ``labapp/`` is the app and everything the labs call.
+  - the CRM: ``create_app`` (below), ``config`` (which database), ``models``;
+  - its ``flask`` commands: ``cli`` (createdb, loaddata, replay-production, and
+    ``flask db`` with a failure line that says what was committed), backed by
+    ``database``, ``data``, ``replay`` + ``gitrepo``, and ``pgserver`` (the
+    embedded PostgreSQL);
+  - the notebook runtime: ``labs`` (the registry: every lab, what it starts
+    from, how its databases and workspaces are named), ``workspace`` (builds a
+    lab's project folder; what Flask-Migrate generates is generated again),
+    ``lab`` (``lab.setup("lab02")``, the one call of a setup cell),
+    ``selfcheck`` and ``diagrams`` (what cells display);
+  - one error type, ``errors.LabError``: domain code raises it, and only the
+    ``flask`` process and the lab's kernel print it, as one line.
+* ``notebooks/`` holds the labs, committed with their outputs: the learner
+  copies, ``solutions/``, the instructor guide. A lab works in its own
+  database and in ``notebooks/workspaces/<lab>/`` (hidden from JupyterLab's
+  file browser; ``make reset LAB=...`` rebuilds both).
+* ``tests/`` checks all of it; ``tests/chains/<lab>.patch`` holds what each lab
+  writes to ``migrations/`` and ``models.py``, as a diff from its start.
+  ``tools/`` has what maintainers run: ``build_labs.py`` (learner copies from
+  the solutions, executed), ``chains.py`` (refresh a chain), ``benchmark.py``.
+
+A new lab: an entry in ``labs.LABS``, its solved notebook in
+``notebooks/solutions/`` (cells tagged ``solution`` for the exercises),
+``python tools/build_labs.py NN-Title.ipynb`` for the learner copy, and if it
+writes migrations, ``python tools/chains.py refresh labNN`` for its chain.
+"""
 import importlib
 from pathlib import Path
 
@@ -18,15 +50,16 @@ def create_app(test_config=None, models="labapp.models"):
     # instance/ (where a relative sqlite:/// file goes) in the folder `flask` runs in:
     # a lab's workspace, which its setup cell resets, not the kit's install folder
     app = Flask(__name__, instance_path=str(Path.cwd() / "instance"))
-    app.config.from_mapping(config.from_environment())
-    if test_config:
-        app.config.from_mapping(test_config)
+    cli.init_app(app)  # first: a LabError from here on prints as one line in `flask`
+    app.config.from_mapping(test_config or {})
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
-        app.config["SQLALCHEMY_DATABASE_URI"] = config.embedded_database_url()
+        app.config["SQLALCHEMY_DATABASE_URI"] = config.database_url()
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS",
+                          config.engine_options(app.config["SQLALCHEMY_DATABASE_URI"]))
 
     db.init_app(app)
     # compare_type: let autogenerate notice column type changes too
     migrate.init_app(app, db, compare_type=True)
     importlib.import_module(models)
-    cli.init_app(app)
+    cli.register_migration_commands(app)  # after Flask-Migrate's: ours replace its `db`
     return app

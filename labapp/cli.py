@@ -1,9 +1,19 @@
-"""The kit's `flask` commands. Each docstring is its --help text."""
-import click
-from flask import current_app
-from flask.cli import with_appcontext
+"""The kit's `flask` commands. Each docstring is its --help text.
 
-from labapp import data, database, replay
+Errors: commands raise `LabError`; `init_app` installs the one boundary that
+prints it as `Error: <message>` (exit 1). `flask db` is Flask-Migrate's
+commands in a group of our own, whose upgrade and downgrade say, when they
+fail, what was committed and where the database now is (labapp.outcome).
+"""
+import copy
+import functools
+
+import click
+from flask import current_app, g
+from flask.cli import ScriptInfo, with_appcontext
+from sqlalchemy.engine import make_url
+
+from labapp import data, database, errors, outcome, replay
 
 
 def _url():
@@ -11,8 +21,6 @@ def _url():
 
 
 def _name():
-    from sqlalchemy.engine import make_url
-
     return make_url(_url()).database
 
 
@@ -68,6 +76,36 @@ def dumpdata_command(data_dir):
         click.echo(f"Dumped {count:>4} rows from {table}")
 
 
+@click.command("replay-production")
+@click.option("-m", "--message", default=None, help="The new revision's message.")
+@click.option("--rev-id", default=None, help="The new revision's id (default: random).")
+@click.option("--data", "data_dir", default="DATA", show_default=True,
+              type=click.Path(file_okay=False), help="Production's DATA snapshot (CSV folder).")
+@click.option("--branch", default="production", show_default=True,
+              help="The branch (or any git revision) whose migrations/ is production's history.")
+@click.option("--into-configured", is_flag=True,
+              help="Rebuild the app's configured database (DROPS it) instead of <name>_replay.")
+@click.option("--replace-migrations", is_flag=True,
+              help="Replace a migrations/ folder here that differs from production's.")
+@click.option("--dry-run", is_flag=True, help="Check everything and print the plan; change nothing.")
+@with_appcontext
+def replay_production_command(dry_run, **options):
+    """Write the next migration on top of production's history.
+
+    Reads BRANCH's migrations/ (git archive: your checkout is not touched),
+    rebuilds a scratch database from it (<configured>_replay), loads the DATA
+    snapshot, puts production's migrations/ here and runs the equivalent of
+    `flask db migrate -m MESSAGE --rev-id ID` against that replica.
+    Then review the new revision before you apply it anywhere."""
+    with replay.planned(current_app, replay.Request(**options)) as plan:
+        click.echo(plan)
+        if dry_run:
+            click.echo("Dry run: nothing was changed.")
+            return
+        result = replay.execute(current_app, plan, echo=click.echo)
+    click.echo(result)
+
+
 @click.group("pgserver")
 def pgserver_group():
     """The kit's embedded PostgreSQL server (used when DATABASE_URL is unset)."""
@@ -99,37 +137,58 @@ def pgserver_stop():
     click.echo("embedded PostgreSQL: " + ("stopped" if pgserver.stop() else "was not running"))
 
 
-def _friendly_db_group():
-    """Make `flask db ...` failures one readable line instead of a traceback.
+# -- flask db: Flask-Migrate's commands, in a group that reports failures truly ------
 
-    Flask-Migrate's commands let driver errors escape; on PostgreSQL the
-    failed migration's transaction has been rolled back by then."""
-    from flask_migrate import cli as migrate_cli
+class MigrationGroup(click.Group):
+    """Any driver error from a `flask db` command becomes one line."""
 
-    group = migrate_cli.db
-    if getattr(group, "_labapp_friendly", False):
-        return
-    invoke = group.invoke
+    def invoke(self, ctx):
+        app = ctx.ensure_object(ScriptInfo).load_app()
+        with database.friendly_errors(app.config["SQLALCHEMY_DATABASE_URI"]):
+            return super().invoke(ctx)
 
-    def friendly_invoke(ctx):
-        from flask.cli import ScriptInfo
 
-        url = ctx.ensure_object(ScriptInfo).load_app().config["SQLALCHEMY_DATABASE_URI"]
-        rolled_back = " (rolled back: nothing was changed)" if url.startswith("postgresql") else ""
-        with database.friendly_errors(url, after_failed_statement=rolled_back):
-            return invoke(ctx)
+def _reporting(command):
+    """A copy of Flask-Migrate's upgrade/downgrade whose failure line says what
+    was committed before it, read from alembic_version (labapp.outcome)."""
+    reporting = copy.copy(command)
 
-    group.invoke = friendly_invoke
-    group._labapp_friendly = True
+    @functools.wraps(command.callback)
+    def callback(*args, **kwargs):
+        app = click.get_current_context().ensure_object(ScriptInfo).load_app()
+        # `flask db -d DIR upgrade` (the group's option) or `flask db upgrade -d DIR`
+        directory = (kwargs.get("directory") or getattr(g, "directory", None)
+                     or app.extensions["migrate"].directory)
+        with outcome.reported(app, command.name, directory):
+            return command.callback(*args, **kwargs)
+
+    reporting.callback = callback
+    return reporting
+
+
+def migration_group():
+    from flask_migrate.cli import db as flask_migrate_db
+
+    commands = {name: _reporting(cmd) if name in ("upgrade", "downgrade") else cmd
+                for name, cmd in flask_migrate_db.commands.items()}
+    # the same options (-d, -x) and callback (it hands them to Flask-Migrate via `g`)
+    return MigrationGroup("db", commands=commands, callback=flask_migrate_db.callback,
+                          params=flask_migrate_db.params, help=flask_migrate_db.help)
 
 
 def init_app(app):
+    """The kit's commands, and the one error boundary of the `flask` process."""
+    errors.install_cli_boundary()
     # Alembic wraps its messages at the terminal's width, which splits long
     # paths at a different place on every machine; print each on one line.
     from alembic.util import messaging
 
     messaging.TERMWIDTH = None
     for command in (createdb_command, dropdb_command, loaddata_command, dumpdata_command,
-                    pgserver_group, replay.replay_production_command):
+                    pgserver_group, replay_production_command):
         app.cli.add_command(command)
-    _friendly_db_group()
+
+
+def register_migration_commands(app):
+    """`flask db`: replaces the group Flask-Migrate's init_app registered."""
+    app.cli.add_command(migration_group())

@@ -1,5 +1,12 @@
-"""One place decides which database the app talks to."""
+"""One place decides which database the app talks to.
+
+The server: DATABASE_URL if set, else the kit's embedded PostgreSQL.
+The database on it: the one a caller names, else LABAPP_DATABASE (a lab's
+setup cell sets it, so the lab's `!flask` commands use the lab's database),
+else the URL's own (embedded: `labapp`).
+"""
 import os
+import re
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -39,35 +46,27 @@ def normalize_url(raw):
 
 def _mask(raw):
     """Hide a password in a URL we could not parse."""
-    import re
-
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", raw)
 
 
-def from_environment():
-    """Flask config from the environment (and a .env file, if any)."""
-    settings = {"SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True}}
+def database_url(database=None):
+    """The SQLAlchemy URL (a string, password kept) of `database` on the kit's server."""
+    database = database or os.environ.get("LABAPP_DATABASE") or None
     raw = os.environ.get("DATABASE_URL", "").strip()
-    lab_database = os.environ.get("LABAPP_DATABASE")
-    if raw:
-        url = normalize_url(raw)
-        if lab_database and url.get_backend_name() != "sqlite":
-            url = url.set(database=lab_database)  # a lab's own database on that server
-        settings["SQLALCHEMY_DATABASE_URI"] = url.render_as_string(hide_password=False)
-        if url.get_backend_name() != "sqlite":
-            # a host that does not answer should fail in seconds, not minutes
-            key = "connect_timeout"
-            settings["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"] = {key: 5}
-    return settings
+    if not raw:
+        from labapp import pgserver
+
+        return pgserver.database_url(database or DEFAULT_DATABASE)
+    url = normalize_url(raw)
+    if database and url.get_backend_name() != "sqlite":  # SQLite: the URL is the file
+        url = url.set(database=database)
+    return url.render_as_string(hide_password=False)
 
 
-def embedded_database_url(database=None):
-    """URL of `database` on the kit's embedded PostgreSQL (started if needed)."""
-    from labapp import pgserver
-
-    return pgserver.database_url(database or os.environ.get("LABAPP_DATABASE") or DEFAULT_DATABASE)
-
-
-def database_url():
-    """The URL the app would use, without building the app."""
-    return from_environment().get("SQLALCHEMY_DATABASE_URI") or embedded_database_url()
+def engine_options(url):
+    """SQLAlchemy engine options that suit the server at `url`."""
+    options = {"pool_pre_ping": True}
+    if make_url(url).get_backend_name() != "sqlite":
+        # a host that does not answer should fail in seconds, not minutes
+        options["connect_args"] = {"connect_timeout": 5}
+    return options

@@ -22,7 +22,7 @@ def _tables(conn):
     return [t for t in meta.sorted_tables if t.name not in SKIPPED_TABLES]
 
 
-def _read_csv(path):
+def read_csv(path):
     try:
         with path.open(newline="", encoding="utf-8") as f:
             rows = list(csv.reader(f, strict=True))
@@ -61,7 +61,7 @@ def load(conn, data_dir):
     counts = {}
     for table in (t for t in _tables(conn) if t.name in files):
         path = files[table.name]
-        header, records = _read_csv(path)
+        header, records = read_csv(path)
         missing = [c for c in header if c not in table.c]
         if missing:
             raise LabError(f"{path.name}: no column {missing[0]!r} in table {table.name!r}")

@@ -1,5 +1,6 @@
 """Server-level chores: create and drop databases, and readable DB errors."""
 import contextlib
+import os
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -30,22 +31,24 @@ def short_reason(exc):
     return type(orig).__name__
 
 
+def failed_statement(exc):
+    """`DuplicateObject: type "x" already exists [SQL: CREATE TYPE x ...]` for a driver error."""
+    sql = " ".join(str(exc.statement or "").split())
+    if len(sql) > 160:
+        sql = sql[:157] + "..."
+    return f"{type(exc.orig).__name__}: {short_reason(exc)} [SQL: {sql}]"
+
+
 @contextlib.contextmanager
-def friendly_errors(url, after_failed_statement=""):
+def friendly_errors(url):
     """Turn a failed connection or statement into one line that says what to do."""
     try:
         yield
     except DBAPIError as exc:
-        reason = short_reason(exc)
         if exc.connection_invalidated or isinstance(exc, sa.exc.OperationalError):
-            hint = _connection_hint(reason)
-            raise LabError(f"cannot use {describe(url)}: {reason}{hint}") from None
-        sql = " ".join(str(exc.statement or "").split())
-        if len(sql) > 160:
-            sql = sql[:157] + "..."
-        raise LabError(
-            f"{type(exc.orig).__name__}: {reason} [SQL: {sql}]{after_failed_statement}"
-        ) from None
+            reason = short_reason(exc)
+            raise LabError(f"cannot use {describe(url)}: {reason}{_connection_hint(reason)}") from None
+        raise LabError(failed_statement(exc)) from None
     except NoSuchModuleError as exc:
         raise LabError(f"no driver for {describe(url)}: {exc}") from None
 
@@ -60,15 +63,21 @@ def _connection_hint(reason):
     return ""
 
 
+def quick_engine(url):
+    """An engine for a few statements: no pool, and a server that does not answer
+    fails in seconds (SQLite takes no connect timeout)."""
+    url = make_url(url)
+    args = {} if url.get_backend_name() == "sqlite" else {"connect_timeout": 5}
+    return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=args)
+
+
 def server_engine(url):
     """An engine on the server's maintenance database, to create or drop `url`'s."""
     url = make_url(url)
     # PostgreSQL's maintenance database; MySQL's always-present schema
     maintenance = "postgres" if url.get_backend_name() == "postgresql" else "information_schema"
-    admin = url.set(database=maintenance)
-    args = {"connect_timeout": 5}
-    return sa.create_engine(admin, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool,
-                            connect_args=args)
+    return quick_engine(url.set(database=maintenance)).execution_options(
+        isolation_level="AUTOCOMMIT")
 
 
 def _exists(conn, url):
@@ -105,8 +114,6 @@ def drop_database(url, missing_ok=False):
     """DROP DATABASE for `url`, closing other sessions on it (PostgreSQL 13+)."""
     if make_url(url).get_backend_name() == "sqlite":
         path = make_url(url).database
-        import os
-
         if path and os.path.exists(path):
             os.remove(path)
             return True

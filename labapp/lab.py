@@ -1,65 +1,80 @@
 """Notebook runtime: what every lab's first cell calls.
 
-`setup("lab01")` gives the lab its own database and workspace folder, both
-reset to the starting state, so a lab runs alone, twice, in any order and
-in parallel with the others, and shows the same outputs each time.
+    lab02 = lab.setup("lab02")
+
+resets the lab's database and workspace folder to the lab's start (as
+`labapp.labs` describes it) and moves the kernel into the workspace, so a lab
+runs alone, twice, in any order and beside the others, and shows the same
+outputs each time. A notebook in notebooks/solutions/ is the lab's solved
+copy: it gets a database and workspace of its own (lab02_solutions).
+
+`python -m labapp.lab lab02` (what `make reset LAB=lab02` runs) does the same
+reset from a terminal.
 """
+import functools
 import os
 import re
-import shutil
 import sys
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from labapp import config, database
+from labapp import config, database, errors, labs, workspace
+from labapp.errors import LabError
 
 KIT = Path(__file__).resolve().parent
-WORKSPACES = KIT.parent / "notebooks" / "workspaces"
-STARTER_FILES = {"app.py": KIT / "starter" / "app.py", "models.py": KIT / "models.py"}
-# what lab 01 ends with: `migrations/` holding revision 0001 (fixed downgrade)
-STARTER_MIGRATIONS = KIT / "starter" / "migrations"
-SAMPLE_DATA = KIT / "data" / "sample"
-# a kernel started in notebooks/solutions/ runs a solution copy of a lab:
-# it gets its own database and workspace, so both copies can run at once
-_SOLUTIONS = Path.cwd().name == "solutions"
+CLONE_NOTEBOOKS = KIT.parent / "notebooks"  # the labs, in a clone of the kit
+
+# a fixed author, clock and no personal settings (signing, hooks, colours) for the
+# labs that commit with git: every run makes the same commits on every machine
+GIT_CONFIG = """[user]
+\tname = Lab {number}
+\temail = lab{number}@example.com
+[color]
+\tui = never
+[commit]
+\tgpgsign = false
+[init]
+\tdefaultBranch = main
+"""
+GIT_CLOCK = {"GIT_AUTHOR_DATE": "2026-11-01T09:00:00Z", "GIT_COMMITTER_DATE": "2026-11-01T09:00:00Z"}
 
 
 class Lab:
-    def __init__(self, name):
-        self.name = name
-        self.database = f"{name}_solutions" if _SOLUTIONS else name
-        self.workspace = WORKSPACES / self.database
+    """One copy of a lab at run time: its database (and siblings) and its workspace."""
+
+    def __init__(self, spec, solutions=False, notebooks=CLONE_NOTEBOOKS, suffix=""):
+        self.spec, self.solutions, self.notebooks = spec, solutions, Path(notebooks)
+        self.name = spec.name
+        self.database = spec.database(solutions, suffix)
+        self.workspace = self.notebooks / "workspaces" / spec.workspace(solutions)
+
+    @functools.cached_property
+    def url(self):
+        """SQLAlchemy URL of this lab's database (it may hold a local path: don't print it)."""
+        return config.database_url(self.database)
+
+    def sibling(self, suffix):
+        """Another database of this lab, e.g. lab 03's scratch copy: lab03.sibling("_replay")."""
+        return Lab(self.spec, self.solutions, self.notebooks, suffix)
+
+    def reset(self):
+        """The lab's databases dropped (its own re-created if the lab starts with
+        one) and its workspace rebuilt."""
+        for suffix in self.spec.more_databases:
+            database.drop_database(self.sibling(suffix).url, missing_ok=True)
+        database.drop_database(self.url, missing_ok=True)
+        if self.spec.createdb:
+            database.create_database(self.url)
+        workspace.build(self.workspace, self.spec)
+        if self.spec.git:
+            self.git_config.write_text(GIT_CONFIG.format(number=self.name.removeprefix("lab")))
+        return self
 
     @property
-    def url(self):
-        """SQLAlchemy URL of the lab's database (it holds a local path)."""
-        return config.database_url()
-
-    def reset_database(self, create=True):
-        database.drop_database(self.url, missing_ok=True)
-        if create:
-            database.create_database(self.url)
-
-    def reset_workspace(self, migrations=False, data=False):
-        if self.workspace.exists():
-            shutil.rmtree(self.workspace)
-        self.workspace.mkdir(parents=True)
-        for name, source in STARTER_FILES.items():
-            shutil.copyfile(source, self.workspace / name)
-        if migrations:
-            shutil.copytree(STARTER_MIGRATIONS, self.workspace / "migrations",
-                            ignore=shutil.ignore_patterns("__pycache__"))
-        if data:
-            shutil.copytree(SAMPLE_DATA, self.workspace / "DATA")
-
-    def reset(self, createdb=True, migrations=False, data=False):
-        """Both, as setup() describes; `flask` in this process then uses the lab's database."""
-        os.environ["LABAPP_DATABASE"] = self.database
-        self.reset_database(createdb)
-        self.reset_workspace(migrations, data)
-        return self
+    def git_config(self):
+        return self.workspace.with_name(self.workspace.name + ".gitconfig")
 
     def server(self):
         """One short line: which server, without paths or passwords."""
@@ -75,10 +90,75 @@ class Lab:
         return f"{version}, embedded"
 
     def sql(self, query, **params):
-        """Run one query on the lab's database and return all rows."""
-        engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
-        with engine.begin() as conn:
-            return conn.execute(sa.text(query), params).all()
+        """Run one statement on the lab's database (committed); its rows, if any."""
+        engine = database.quick_engine(self.url)
+        try:
+            with database.friendly_errors(self.url), engine.begin() as conn:
+                result = conn.execute(sa.text(query), params)
+                return result.all() if result.returns_rows else []
+        finally:
+            engine.dispose()
+
+
+# -- setup(): the lab's first cell ------------------------------------------------------
+
+_notebook_folder = None  # where the kernel started: setup() moves it into the workspace
+
+
+def setup(name):
+    """Reset lab `name`'s database and workspace, and work from the workspace."""
+    global _notebook_folder
+    _show_errors_in_one_line()
+    spec, _ = labs.get(name)
+    _notebook_folder = _notebook_folder or Path.cwd()
+    solutions = _notebook_folder.name == labs.SOLUTIONS and spec.exercises
+    notebooks = _notebook_folder.parent if solutions else _notebook_folder
+    lab = Lab(spec, solutions, notebooks)
+    _prepare_shell(lab)
+    lab.reset()
+    os.chdir(lab.workspace)
+    _load_sql_magic(lab.url if spec.createdb else None)
+    fresh = "fresh database" if spec.createdb else "no database yet"
+    print(f"Lab {name}: {fresh} {lab.database!r}, fresh workspace "
+          f"{lab.workspace.relative_to(notebooks).as_posix()}/")
+    print(f"Server: {lab.server()}")
+    return lab
+
+
+def _prepare_shell(lab):
+    """What the lab's `!` commands need from this kernel's environment."""
+    # `!flask` in a cell must find this kernel's venv, not another install
+    bin_dir = os.path.dirname(sys.executable)
+    if not os.environ["PATH"].startswith(bin_dir + os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ["PATH"]
+    os.environ.pop("FLASK_APP", None)  # let `flask` find the workspace's app.py
+    os.environ["LABAPP_DATABASE"] = lab.database  # ... and use the lab's database
+    # `!git` in a workspace without its own .git must not fall through to the
+    # kit's repository above it (a commit there would land in the learner's clone)
+    os.environ["GIT_CEILING_DIRECTORIES"] = str(lab.workspace.parent)
+    if lab.spec.git:
+        os.environ.update(GIT_CLOCK, GIT_CONFIG_GLOBAL=str(lab.git_config),
+                          GIT_CONFIG_NOSYSTEM="1",
+                          # no __pycache__/ folders: git leaves them behind when it
+                          # removes a tracked migrations/ on a branch switch
+                          PYTHONDONTWRITEBYTECODE="1")
+
+
+def _show_errors_in_one_line():
+    """In a kernel, a LabError from any cell shows as `Error: ...`, not a traceback
+    (LABAPP_DEBUG=1: the traceback). IPython's own hook for custom exceptions."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None or errors.debugging():
+        return
+
+    def one_line(shell, etype, value, tb, tb_offset=None):
+        lines = [errors.one_line(value)]
+        shell._showtraceback(etype, value, lines)
+        return lines
+
+    shell.set_custom_exc((LabError,), one_line)
 
 
 def _load_sql_magic(url=None):
@@ -95,81 +175,32 @@ def _load_sql_magic(url=None):
         shell.run_line_magic("sql", url)
 
 
-def setup(name, createdb=True, migrations=False, data=False):
-    """Reset lab `name`'s database and workspace, and work from the workspace.
-
-    createdb=False: only drop the database (the lab creates it).
-    migrations=True: start with lab 01's `migrations/` (revision 0001),
-    not yet applied: the lab runs `!flask db upgrade` itself.
-    data=True: copy the sample DATA/ folder (for `!flask loaddata`)."""
-    # `!flask` in a cell must find this kernel's venv, not another install
-    bin_dir = os.path.dirname(sys.executable)
-    if not os.environ["PATH"].startswith(bin_dir + os.pathsep):
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ["PATH"]
-    os.environ.pop("FLASK_APP", None)  # let `flask` find the workspace's app.py
-    # `!git` in a workspace without its own .git must not fall through to the
-    # kit's repository above it (a commit there would land in the learner's clone)
-    os.environ["GIT_CEILING_DIRECTORIES"] = str(WORKSPACES)
-    lab = Lab(name).reset(createdb, migrations, data)
-    os.chdir(lab.workspace)
-    _load_sql_magic(lab.url if createdb else None)
-    workspace = lab.workspace.relative_to(KIT.parent / "notebooks")
-    fresh = "fresh database" if createdb else "no database yet"
-    print(f"Lab {name}: {fresh} {lab.database!r}, fresh workspace {workspace}/")
-    print(f"Server: {lab.server()}")
-    return lab
-
-
 # -- `make reset LAB=lab02`: the setup cell's reset, without a kernel ---------------
 
-def setup_arguments(name, notebooks=KIT.parent / "notebooks"):
-    """The keyword arguments lab `name`'s notebook passes to setup(), read
-    from its setup cell, so each lab's flags are written down in one place."""
-    import ast
-    import json
-
-    for path in sorted(notebooks.glob("[0-9][0-9]-*.ipynb")):
-        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
-            source = "".join(cell["source"])
-            if cell["cell_type"] != "code" or "lab.setup(" not in source:
-                continue
-            try:
-                tree = ast.parse(source)
-            except SyntaxError:  # IPython syntax (`!`, `%`): not a setup cell
-                continue
-            for node in ast.walk(tree):
-                if (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "setup"
-                        and node.args and ast.literal_eval(node.args[0]) == name):
-                    return {k.arg: ast.literal_eval(k.value) for k in node.keywords}
-    from labapp.errors import LabError
-
-    raise LabError(f"no notebook in {notebooks.name}/ calls lab.setup({name!r})")
-
-
-def reset(name, notebooks=KIT.parent / "notebooks"):
-    """Put lab `name`'s database and workspace back to its starting state
-    (as its setup cell does). A kernel working in the lab should then run
-    the setup cell again, since its folder was replaced."""
-    options = setup_arguments(name, notebooks)
-    lab = Lab(name).reset(options.get("createdb", True), options.get("migrations", False),
-                          options.get("data", False))
-    workspace = lab.workspace.relative_to(KIT.parent / "notebooks")
-    print(f"Lab {name}: reset database {lab.database!r} and workspace {workspace}/")
+def reset(name, notebooks=None):
+    """Put lab `name` ("lab02", or "lab02_solutions" for the solved copy) back to
+    its start. A kernel working in the lab should then run its setup cell again,
+    since its folder was replaced."""
+    spec, solutions = labs.get(name)
+    lab = Lab(spec, solutions, notebooks or CLONE_NOTEBOOKS).reset()
+    workspace = lab.workspace.relative_to(lab.notebooks).as_posix()
+    print(f"Lab {lab.name}: reset database {lab.database!r} and workspace {workspace}/")
     return lab
 
 
 def main(argv=None):
     """python -m labapp.lab LABNAME: reset one lab (what `make reset LAB=...` runs)."""
-    import click
-
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: make reset LAB=lab02   (or: python -m labapp.lab lab02)", file=sys.stderr)
+        print("usage: make reset LAB=lab02   (or: python -m labapp.lab lab02; "
+              "lab02_solutions for the solved copy)", file=sys.stderr)
         return 2
     try:
         reset(args[0])
-    except click.ClickException as exc:
-        print(f"Error: {exc.format_message()}", file=sys.stderr)
+    except LabError as exc:
+        if errors.debugging():
+            raise
+        print(errors.one_line(exc), file=sys.stderr)
         return 1
     return 0
 

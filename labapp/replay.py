@@ -4,113 +4,144 @@ Some teams keep `migrations/` only on the `production` branch (master ignores it
 To write the next revision by hand you would: switch to production, rebuild a
 database from its migrations, load a production DATA snapshot, carry
 `migrations/` over to master and run `flask db migrate` there (lab 03 walks
-through it). This command does the same without touching your checkout's
-branch or index:
+through it). The command does the same without touching your checkout's
+branch or index, in two steps:
 
-1. read production's `migrations/` with `git archive` into a temporary folder;
-2. (re)create a scratch database `<configured>_replay` (the configured database
-   itself only with --into-configured), upgrade it to production's head, and
-   load DATA into it;
-3. put production's `migrations/` into this checkout (refusing to replace a
-   different one unless --replace-migrations) and autogenerate the new
-   revision against that replica of production.
+    with replay.planned(app, request) as plan:   # every check, no change
+        print(plan)                              # what --dry-run prints
+        result = replay.execute(app, plan)       # the work, undone on any failure
 
-Any failure is one line, and undoes what the command did: the scratch database
-is dropped, temporary folders are removed, `migrations/` is put back as it was.
+The plan reads production's `migrations/` with `git archive` into a temporary
+folder (the gitrepo module) and checks DATA, the server and this checkout's
+`migrations/`. The execution (re)creates a scratch database `<configured>_replay`
+(the configured one with --into-configured), upgrades it to production's head,
+loads DATA, puts production's `migrations/` here and autogenerates the new
+revision against that replica. Any failure undoes what it did: the scratch
+database is dropped and `migrations/` is put back as it was.
 """
 import contextlib
 import filecmp
-import io
 import shutil
-import subprocess
-import tarfile
 import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
-import click
-from flask import Flask, current_app
-from flask.cli import with_appcontext
+from flask import Flask
 from sqlalchemy.engine import make_url
 
-from labapp import data, database
+from labapp import data, database, gitrepo
 from labapp.errors import LabError
 
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")
 
 
-# -- git, read only ---------------------------------------------------------------
-
-def _git(*args, cwd):
-    try:
-        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=60)
-    except FileNotFoundError:
-        raise LabError("git is not installed (or not on PATH)") from None
-    return proc
-
-
-def _git_text(*args, cwd):
-    proc = _git(*args, cwd=cwd)
-    return proc.returncode, proc.stdout.decode("utf-8", "replace").strip()
+@dataclass(frozen=True)
+class Request:
+    """What the user asked for (the command's options)."""
+    message: str = None
+    rev_id: str = None
+    data_dir: str = "DATA"
+    branch: str = "production"
+    into_configured: bool = False
+    replace_migrations: bool = False
 
 
-def _checkout(cwd, branch):
-    """(top-level folder, path of cwd inside the repository) after the checks
-    that need no database: a repository, the branch, a clean working tree."""
-    code, top = _git_text("rev-parse", "--show-toplevel", cwd=cwd)
-    if code != 0 or not top:
-        raise LabError("not a git repository: run `flask replay-production` in your project's checkout")
-    _, prefix = _git_text("rev-parse", "--show-prefix", cwd=cwd)
-    code, _ = _git_text("rev-parse", "--verify", "--quiet", f"{branch}^{{commit}}", cwd=cwd)
-    if code != 0:
-        raise LabError(f"no branch {branch!r} in this repository (production's history "
-                       "lives there; pass --branch to name another)")
-    # not _git_text: its strip() would eat the first line's leading " M"
-    status = _git("status", "--porcelain", "--untracked-files=normal", cwd=cwd).stdout.decode(
-        "utf-8", "replace")
-    if status.strip():
-        changed = [line[3:] for line in status.splitlines() if line.strip()]
-        raise LabError(f"the working tree has uncommitted changes ({len(changed)}: "
-                       f"{', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''}): "
-                       "commit or stash them first")
-    return Path(top), prefix
+@dataclass(frozen=True)
+class Plan:
+    request: Request
+    target_url: str       # the database to rebuild (password kept: never printed)
+    source: Path          # production's migrations/, extracted
+    here: Path            # this checkout's migrations/
+    head: str
+    revisions: int
+    csv_files: int
+    rows: int
+    exists: bool          # the target database exists: drop and re-create it
+    existing: bool        # this checkout has a migrations/ with files in it
+    conflict: bool        # ... and it differs from production's
 
+    @property
+    def database(self):
+        return make_url(self.target_url).database
 
-def _extract_migrations(top, prefix, branch, directory, into):
-    """Write `branch`'s <prefix><directory>/ under `into`; return its path there."""
-    path = f"{prefix}{directory}".rstrip("/")
-    proc = _git("archive", "--format=tar", branch, "--", path, cwd=top)
-    if proc.returncode != 0:
-        raise LabError(f"branch {branch!r} has no {path}/ folder: nothing to replay")
-    with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as tar:
-        if hasattr(tarfile, "data_filter"):  # Python 3.10.12+, 3.11.4+
-            tar.extractall(into, filter="data")
+    def __str__(self):
+        r, name, folder = self.request, self.database, self.here.name
+        if self.conflict:
+            place = f"replace this checkout's {folder}/ with {r.branch}'s (--replace-migrations)"
+        elif self.existing:
+            place = f"keep this checkout's {folder}/ (the same as {r.branch}'s)"
         else:
-            tar.extractall(into)
-    extracted = Path(into) / path
-    if not (extracted / "env.py").is_file() or not (extracted / "versions").is_dir():
-        raise LabError(f"{path}/ on branch {branch!r} is not an Alembic migrations folder "
-                       "(no env.py or versions/)")
-    return extracted
+            place = f"copy {r.branch}'s {folder}/ into this checkout"
+        migrate_args = (f' -m "{r.message}"' if r.message else "") + (
+            f" --rev-id {r.rev_id}" if r.rev_id else "")
+        return "\n".join([
+            f"Replaying branch {r.branch!r} into database {name!r}"
+            f"{' (the configured one)' if r.into_configured else ''}:",
+            f"  1. read {folder}/ from {r.branch} with git archive "
+            f"({self.revisions} revision{'s' * (self.revisions != 1)}, head {self.head})",
+            f"  2. {'drop and re-create' if self.exists else 'create'} database {name!r}",
+            f"  3. upgrade it to {self.head}",
+            f"  4. load {r.data_dir} ({self.csv_files} files, {self.rows} rows)",
+            f"  5. {place}",
+            f"  6. flask db migrate{migrate_args} against {name!r}",
+        ])
 
 
-def _same_tree(a, b):
-    """Do two folders hold the same files (ignoring Python caches)?"""
-    def files(root):
-        return {p.relative_to(root) for p in Path(root).rglob("*")
-                if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
+@dataclass(frozen=True)
+class Result:
+    plan: Plan
+    revision: Path        # the new revision, relative to the checkout (None: no change)
+    warnings: list
 
-    names = files(a)
-    if names != files(b):
-        return False
-    return all(filecmp.cmp(Path(a) / n, Path(b) / n, shallow=False) for n in names)
+    def __str__(self):
+        plan, name = self.plan, self.plan.database
+        lines = [f"Done: {name!r} holds production's schema ({plan.head}) and its data."]
+        if self.revision is None:
+            return "\n".join(lines + ["No new revision: your models match production's schema."])
+        lines.append(f"New revision: {self.revision} (on top of {plan.head})")
+        lines += [f"Warning: {note}" for note in self.warnings]
+        apply = ("flask db upgrade" if plan.request.into_configured
+                 else f"LABAPP_DATABASE={name} flask db upgrade")
+        lines.append(f"Next: review {self.revision}, then try it on the replica: {apply}")
+        return "\n".join(lines)
 
 
-def _has_files(folder):
-    return any(p.is_file() and "__pycache__" not in p.parts for p in Path(folder).rglob("*"))
+# -- the plan: every check, nothing changed -------------------------------------------
 
+@contextlib.contextmanager
+def planned(app, request, cwd=None):
+    """The plan for `request` in checkout `cwd`; production's migrations/ is
+    extracted into a temporary folder that lives as long as the `with`."""
+    cwd = Path(cwd or Path.cwd())
+    configured = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if configured.get_backend_name() == "sqlite":
+        raise LabError("replay-production needs a database server (PostgreSQL), not SQLite: "
+                       "set DATABASE_URL")
+    target = configured if request.into_configured else configured.set(
+        database=f"{configured.database}_replay")
+    top, prefix = gitrepo.clean_checkout(cwd, request.branch)
+    csv_files, rows = _check_data(request.data_dir)
+    directory = app.extensions["migrate"].directory
+    here = cwd / directory
+    # named after the target database: a leftover (there should be none) says whose it is
+    with tempfile.TemporaryDirectory(prefix=f"replay-production-{target.database}-") as tmp:
+        source = gitrepo.extract_folder(top, prefix, request.branch, directory, tmp)
+        if not (source / "env.py").is_file() or not (source / "versions").is_dir():
+            raise LabError(f"{directory}/ on branch {request.branch!r} is not an Alembic "
+                           "migrations folder (no env.py or versions/)")
+        head, revisions = _head(source)
+        existing = here.is_dir() and _has_files(here)
+        conflict = existing and not _same_tree(here, source)
+        if conflict and not request.replace_migrations:
+            raise LabError(f"{directory}/ already exists here and differs from "
+                           f"{request.branch}'s: move it away, or pass --replace-migrations "
+                           "to replace it")
+        target_url = target.render_as_string(hide_password=False)
+        exists = database.database_exists(target_url)  # also: is the server reachable?
+        yield Plan(request, target_url, source, here, head, revisions, len(csv_files), rows,
+                   exists, existing, conflict)
 
-# -- DATA, read only ----------------------------------------------------------------
 
 def _check_data(data_dir):
     """Parse every CSV now, so a malformed file fails before any database work."""
@@ -121,50 +152,7 @@ def _check_data(data_dir):
     files = sorted(data_dir.glob("*.csv"))
     if not files:
         raise LabError(f"no .csv files in {data_dir}: expected one file per table")
-    rows = 0
-    for path in files:
-        _, records = data._read_csv(path)
-        rows += len(records)
-    return files, rows
-
-
-# -- Alembic against another database, in this process ------------------------------
-
-@contextlib.contextmanager
-def _app_for(url):
-    """An app like the current one, bound to `url`: Flask-Migrate's env.py
-    then runs Alembic against that database, with this app's models."""
-    from labapp import db
-
-    app = Flask(current_app.import_name)
-    app.config.update(current_app.config)
-    app.config["SQLALCHEMY_DATABASE_URI"] = url
-    db.init_app(app)
-    app.extensions["migrate"] = current_app.extensions["migrate"]
-    with app.app_context():
-        try:
-            yield app
-        finally:
-            for engine in db.engines.values():
-                engine.dispose()
-
-
-def _alembic(url, directory, run):
-    """Run `run(alembic_config)` with `directory` as the scripts folder, against `url`."""
-    from alembic.util import CommandError
-
-    migrate_ext = current_app.extensions["migrate"]
-    with _app_for(url), database.friendly_errors(url):
-        try:
-            return run(migrate_ext.migrate, str(directory))
-        except CommandError as exc:
-            raise LabError(f"Alembic: {exc}") from None
-
-
-def _upgrade(url, directory):
-    from alembic import command
-
-    _alembic(url, directory, lambda m, d: command.upgrade(m.get_config(d), "head"))
+    return files, sum(len(data.read_csv(path)[1]) for path in files)
 
 
 def _head(directory):
@@ -183,138 +171,118 @@ def _head(directory):
     return heads[0], count
 
 
-def _autogenerate(url, directory, message, rev_id):
+def _files(root):
+    return {p.relative_to(root) for p in Path(root).rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
+
+
+def _same_tree(a, b):
+    """Do two folders hold the same files (ignoring Python caches)?"""
+    names = _files(a)
+    return names == _files(b) and all(
+        filecmp.cmp(Path(a) / n, Path(b) / n, shallow=False) for n in names)
+
+
+def _has_files(folder):
+    return bool(_files(folder))
+
+
+# -- the execution: undone on any failure ------------------------------------------------
+
+def execute(app, plan, echo=print):
+    """Rebuild the replica, load DATA, place migrations/, write the new revision;
+    `echo` hears of the rows loaded as soon as they are."""
+    url, here = plan.target_url, plan.here
+    backup = plan.source.parent / "previous-migrations"
+    created = placed = False
+    try:
+        if plan.exists:
+            database.drop_database(url)
+        database.create_database(url)
+        created = True
+        with _app_for(app, url) as replica:
+            _alembic(replica, plan.source, _upgrade)
+            loaded = _load(replica, plan.request.data_dir)
+            echo(f"Loaded {plan.request.data_dir}: "
+                 + ", ".join(f"{n} {t}" for t, n in loaded.items()))
+            if plan.conflict:
+                shutil.move(str(here), str(backup))
+            if not plan.existing or plan.conflict:
+                if here.exists():  # only caches in it
+                    shutil.rmtree(here)
+                shutil.copytree(plan.source, here, ignore=IGNORED)
+                placed = True
+            before = {p.name for p in (here / "versions").glob("*.py")}
+            notes = _autogenerate(replica, here, plan.request)
+    except BaseException:
+        if created:
+            with contextlib.suppress(Exception):
+                database.drop_database(url, missing_ok=True)
+        if placed:
+            shutil.rmtree(here, ignore_errors=True)
+        if backup.exists():
+            shutil.move(str(backup), str(here))
+        raise
+    new = sorted({p.name for p in (here / "versions").glob("*.py")} - before)
+    revision = Path(here.name) / "versions" / new[0] if new else None
+    return Result(plan, revision, notes)
+
+
+@contextlib.contextmanager
+def _app_for(app, url):
+    """An app like `app`, bound to `url`: Flask-Migrate's env.py then runs
+    Alembic against that database, with this app's models."""
+    from labapp import db
+
+    replica = Flask(app.import_name)
+    replica.config.update(app.config)
+    replica.config["SQLALCHEMY_DATABASE_URI"] = url
+    db.init_app(replica)
+    replica.extensions["migrate"] = app.extensions["migrate"]
+    with replica.app_context():
+        try:
+            yield replica
+        finally:
+            for engine in db.engines.values():
+                engine.dispose()
+
+
+def _alembic(replica, directory, run, opts=()):
+    """`run(alembic config for directory)` against the replica, errors in one line."""
+    from alembic.util import CommandError
+
+    config = replica.extensions["migrate"].migrate.get_config(str(directory), opts=list(opts))
+    with database.friendly_errors(replica.config["SQLALCHEMY_DATABASE_URI"]):
+        try:
+            return run(config)
+        except CommandError as exc:
+            raise LabError(f"Alembic: {exc}") from None
+
+
+def _upgrade(config):
+    from alembic import command
+
+    command.upgrade(config, "head")
+
+
+def _autogenerate(replica, directory, request):
     """Write the new revision; return autogenerate's warnings about it (such as
     an unnamed constraint that its downgrade cannot drop), one line each."""
     from alembic import command
 
-    def run(migrate_obj, d):
-        config = migrate_obj.get_config(d, opts=["autogenerate"])
-        return command.revision(config, message, autogenerate=True, rev_id=rev_id)
+    def revision(config):
+        command.revision(config, request.message, autogenerate=True, rev_id=request.rev_id)
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
-        _alembic(url, directory, run)
+        _alembic(replica, directory, revision, opts=["autogenerate"])
     return [" ".join(str(w.message).split()) for w in caught
             if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning))]
 
 
-def _load(url, data_dir):
+def _load(replica, data_dir):
     from labapp import db
 
-    with _app_for(url), database.friendly_errors(url), db.engine.begin() as conn:
+    with database.friendly_errors(replica.config["SQLALCHEMY_DATABASE_URI"]), \
+            db.engine.begin() as conn:
         return data.load(conn, data_dir)
-
-
-# -- the command --------------------------------------------------------------------
-
-@click.command("replay-production")
-@click.option("-m", "--message", default=None, help="The new revision's message.")
-@click.option("--rev-id", default=None, help="The new revision's id (default: random).")
-@click.option("--data", "data_dir", default="DATA", show_default=True,
-              type=click.Path(file_okay=False), help="Production's DATA snapshot (CSV folder).")
-@click.option("--branch", default="production", show_default=True,
-              help="The branch (or any git revision) whose migrations/ is production's history.")
-@click.option("--into-configured", is_flag=True,
-              help="Rebuild the app's configured database (DROPS it) instead of <name>_replay.")
-@click.option("--replace-migrations", is_flag=True,
-              help="Replace a migrations/ folder here that differs from production's.")
-@click.option("--dry-run", is_flag=True, help="Check everything and print the plan; change nothing.")
-@with_appcontext
-def replay_production_command(message, rev_id, data_dir, branch, into_configured,
-                              replace_migrations, dry_run):
-    """Write the next migration on top of production's history.
-
-    Reads BRANCH's migrations/ (git archive: your checkout is not touched),
-    rebuilds a scratch database from it (<configured>_replay), loads the DATA
-    snapshot, puts production's migrations/ here and runs the equivalent of
-    `flask db migrate -m MESSAGE --rev-id ID` against that replica.
-    Then review the new revision before you apply it anywhere."""
-    cwd = Path.cwd()
-    directory = current_app.extensions["migrate"].directory
-    configured = make_url(current_app.config["SQLALCHEMY_DATABASE_URI"])
-    if configured.get_backend_name() == "sqlite":
-        raise LabError("replay-production needs a database server (PostgreSQL), not SQLite: "
-                       "set DATABASE_URL")
-    target = configured if into_configured else configured.set(database=f"{configured.database}_replay")
-    target_url = target.render_as_string(hide_password=False)
-    name = target.database
-
-    top, prefix = _checkout(cwd, branch)
-    csv_files, total_rows = _check_data(data_dir)
-    here = cwd / directory
-    # named after the target database: a leftover (there should be none) says whose it is
-    with tempfile.TemporaryDirectory(prefix=f"replay-production-{name}-") as tmp:
-        source = _extract_migrations(top, prefix, branch, directory, tmp)
-        head, count = _head(source)
-        existing = here.is_dir() and _has_files(here)
-        conflict = existing and not _same_tree(here, source)
-        if conflict and not replace_migrations:
-            raise LabError(f"{directory}/ already exists here and differs from {branch}'s: "
-                           "move it away, or pass --replace-migrations to replace it")
-        exists = database.database_exists(target_url)  # also: is the server reachable?
-
-        recreate = "drop and re-create" if exists else "create"
-        if conflict:
-            place = f"replace this checkout's {directory}/ with {branch}'s (--replace-migrations)"
-        elif existing:
-            place = f"keep this checkout's {directory}/ (the same as {branch}'s)"
-        else:
-            place = f"copy {branch}'s {directory}/ into this checkout"
-        migrate_args = (f' -m "{message}"' if message else "") + (f" --rev-id {rev_id}" if rev_id else "")
-        click.echo(f"Replaying branch {branch!r} into database {name!r}"
-                   f"{' (the configured one)' if into_configured else ''}:")
-        click.echo(f"  1. read {directory}/ from {branch} with git archive "
-                   f"({count} revision{'s' * (count != 1)}, head {head})")
-        click.echo(f"  2. {recreate} database {name!r}")
-        click.echo(f"  3. upgrade it to {head}")
-        click.echo(f"  4. load {data_dir} ({len(csv_files)} files, {total_rows} rows)")
-        click.echo(f"  5. {place}")
-        click.echo(f"  6. flask db migrate{migrate_args} against {name!r}")
-        if dry_run:
-            click.echo("Dry run: nothing was changed.")
-            return
-
-        backup = Path(tmp) / "previous-migrations"
-        placed = False
-        created = False
-        try:
-            if exists:
-                database.drop_database(target_url)
-            database.create_database(target_url)
-            created = True
-            _upgrade(target_url, source)
-            counts = _load(target_url, data_dir)
-            loaded = ", ".join(f"{n} {t}" for t, n in counts.items())
-            click.echo(f"Loaded {data_dir}: {loaded}")
-            if conflict:
-                shutil.move(str(here), str(backup))
-            if not existing or conflict:
-                if here.exists():  # only caches in it
-                    shutil.rmtree(here)
-                shutil.copytree(source, here, ignore=IGNORED)
-                placed = True
-            before = {p.name for p in (here / "versions").glob("*.py")}
-            notes = _autogenerate(target_url, here, message, rev_id)
-        except BaseException:
-            if created:
-                with contextlib.suppress(Exception):
-                    database.drop_database(target_url, missing_ok=True)
-            if placed:
-                shutil.rmtree(here, ignore_errors=True)
-            if backup.exists():
-                shutil.move(str(backup), str(here))
-            raise
-        new = sorted({p.name for p in (here / "versions").glob("*.py")} - before)
-
-    click.echo(f"Done: {name!r} holds production's schema ({head}) and its data.")
-    if not new:
-        click.echo("No new revision: your models match production's schema.")
-        return
-    revision = Path(directory) / "versions" / new[0]
-    click.echo(f"New revision: {revision} (on top of {head})")
-    for note in notes:
-        click.echo(f"Warning: {note}")
-    click.echo(f"Next: review {revision}, then try it on the replica: "
-               + ("flask db upgrade" if into_configured
-                  else f"LABAPP_DATABASE={name} flask db upgrade"))

@@ -1,6 +1,8 @@
-"""Shared fixtures: a fresh database on the real server, and `flask` as a user runs it.
+"""Shared fixtures: a fresh database on the real server, a lab's chain in a
+workspace, and `flask` run as a user runs it.
 
 The server is the kit's embedded PostgreSQL, or the one DATABASE_URL names.
+Collecting the tests starts no server: only the fixtures do.
 """
 import os
 import shutil
@@ -11,24 +13,35 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
-from labapp import config, create_app, database
+from labapp import config, create_app, database, labs
+from tools import chains
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+SAMPLE = ROOT / "labapp" / "data" / "sample"
 
 
 def unique_name(prefix="t"):
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
 
+def server_is_postgres():
+    """Is the test server PostgreSQL? (Read from DATABASE_URL: starts nothing.)"""
+    raw = os.environ.get("DATABASE_URL", "").strip()
+    return not raw or config.normalize_url(raw).get_backend_name() == "postgresql"
+
+
+postgres_only = pytest.mark.skipif(not server_is_postgres(), reason="needs PostgreSQL")
+
+
 @pytest.fixture
 def db_name(monkeypatch):
-    """A fresh, empty database on the test server, dropped afterwards."""
+    """A fresh, empty database on the test server, dropped afterwards; `flask`
+    commands run by the test (and labapp here) use it (LABAPP_DATABASE)."""
     name = unique_name()
     monkeypatch.setenv("LABAPP_DATABASE", name)
-    url = config.database_url()
+    url = config.database_url(name)
     database.create_database(url)
     yield name
     database.drop_database(url, missing_ok=True)
@@ -36,12 +49,18 @@ def db_name(monkeypatch):
 
 @pytest.fixture
 def db_url(db_name):
-    return config.database_url()
+    return config.database_url(db_name)
 
 
 @pytest.fixture
 def app(db_url):
     return create_app({"SQLALCHEMY_DATABASE_URI": db_url, "TESTING": True})
+
+
+@pytest.fixture
+def runner(app):
+    """`flask` commands in this process (Flask's test runner), on the fresh database."""
+    return app.test_cli_runner()
 
 
 @pytest.fixture
@@ -54,43 +73,68 @@ def schema(app):
     return app
 
 
-def run_flask(*args, cwd=ROOT, env=None, input=None, timeout=60):
-    """Run `flask --app labapp ARGS` as a user would; returns CompletedProcess
-    with stdout and stderr merged into `.output`."""
+@pytest.fixture
+def chain(tmp_path):
+    """chain("lab04"): a workspace holding lab 04's end state (its app.py,
+    models.py, migrations/ and DATA/), built from tests/chains/lab04.patch."""
+    def build(name, folder=None):
+        lab, _ = labs.get(name)
+        return chains.build(lab, folder or tmp_path / name)
+
+    return build
+
+
+def run_flask(*args, cwd=ROOT, env=None, input=None, timeout=120, app="labapp"):
+    """`flask --app APP ARGS` as a user runs it, in `cwd`; app=None: `flask`
+    finds the folder's app.py, as in a lab's workspace. `env` adds to (None:
+    removes from) this environment. Returns the CompletedProcess, stdout and
+    stderr merged in `.output`."""
     full_env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **(env or {})}
+    if app is None:
+        full_env["FLASK_APP"] = None
     full_env = {k: v for k, v in full_env.items() if v is not None}
     proc = subprocess.run(
-        ["flask", "--app", "labapp", *args], cwd=cwd, env=full_env, input=input,
+        ["flask", *(["--app", app] if app else []), *args], cwd=cwd, env=full_env, input=input,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
     )
     proc.output = proc.stdout
     return proc
 
 
-# what a sandbox must not inherit from the run that makes it
-_NOT_INHERITED = ("DATABASE_URL", "LABAPP_DATABASE", "FLASK_APP", "PYTEST_ADDOPTS",
-                  "PYTEST_CURRENT_TEST", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_TESTRUNUID")
+SECRET = "s3cr3t-Pa55"  # a password that must never be printed
 
 
-def make_sandbox(top):
-    """Copy the kit's labapp/, notebooks/ and pyproject.toml under `top`; return the
-    environment that imports that copy first (PYTHONPATH) and gives it an embedded
-    server of its own (LABAPP_PGDATA), so runs there never touch the labs'
-    databases and workspaces. Stop its server with stop_sandbox_server()."""
-    ignore = shutil.ignore_patterns("workspaces", ".ipynb_checkpoints", "__pycache__")
-    shutil.copytree(ROOT / "labapp", top / "labapp", ignore=ignore)
-    shutil.copytree(ROOT / "notebooks", top / "notebooks", ignore=ignore)
-    shutil.copyfile(ROOT / "pyproject.toml", top / "pyproject.toml")
-    env = {**os.environ, "PYTHONPATH": str(top), "LABAPP_PGDATA": str(top / "pg"),
-           "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    for name in _NOT_INHERITED:
-        env.pop(name, None)
-    return env
+def assert_one_line_error(proc, *expected):
+    """One line of error (Alembic's INFO log aside), a non-zero exit, no traceback,
+    no password; the line holds every `expected` text."""
+    lines = [line for line in proc.output.splitlines()
+             if line.strip() and not line.startswith("INFO  [alembic")]
+    assert proc.returncode != 0, proc.output
+    assert len(lines) == 1, proc.output
+    assert "Traceback" not in proc.output
+    assert SECRET not in proc.output
+    for text in expected:
+        assert text in lines[0], proc.output
 
 
-def stop_sandbox_server(top, env):
-    subprocess.run([sys.executable, "-c", "from labapp import pgserver; pgserver.stop()"],
-                   cwd=top, env=env, capture_output=True, timeout=60)
+def count_rows(url, table):
+    engine = database.quick_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar()
+    finally:
+        engine.dispose()
+
+
+def rows(url, query, **params):
+    """All rows of `query` on `url`, as tuples (in a transaction that commits)."""
+    engine = database.quick_engine(url)
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(sa.text(query), params)
+            return [tuple(r) for r in result] if result.returns_rows else []
+    finally:
+        engine.dispose()
 
 
 def stop_process(proc, timeout=20):
@@ -103,14 +147,32 @@ def stop_process(proc, timeout=20):
         proc.wait()
 
 
-def count_rows(url, table):
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    with engine.connect() as conn:
-        return conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar()
+# -- a sandbox: the kit copied, with a server of its own ---------------------------
+
+# what a sandbox must not inherit from the run that makes it
+_NOT_INHERITED = ("DATABASE_URL", "LABAPP_DATABASE", "FLASK_APP", "PYTEST_ADDOPTS",
+                  "PYTEST_CURRENT_TEST", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_TESTRUNUID")
 
 
-def server_is_postgres():
-    return make_url(config.database_url()).get_backend_name() == "postgresql"
+def make_sandbox(top):
+    """Copy the kit (labapp/, notebooks/, tests/, tools/, pyproject.toml) under `top`;
+    return the environment that imports that copy first (PYTHONPATH) and gives it
+    an embedded server of its own (LABAPP_PGDATA), so runs there never touch the
+    labs' databases and workspaces. Stop its server with stop_sandbox_server()."""
+    ignore = shutil.ignore_patterns("workspaces", ".ipynb_checkpoints", "__pycache__")
+    for folder in ("labapp", "notebooks", "tests", "tools"):
+        shutil.copytree(ROOT / folder, top / folder, ignore=ignore)
+    shutil.copyfile(ROOT / "pyproject.toml", top / "pyproject.toml")
+    env = {**os.environ, "PYTHONPATH": str(top), "LABAPP_PGDATA": str(top / "pg"),
+           "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    for name in _NOT_INHERITED:
+        env.pop(name, None)
+    return env
+
+
+def stop_sandbox_server(top, env):
+    subprocess.run([sys.executable, "-c", "from labapp import pgserver; pgserver.stop()"],
+                   cwd=top, env=env, capture_output=True, timeout=60)
 
 
 # -- leave the embedded server as we found it ------------------------------------

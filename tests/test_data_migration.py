@@ -1,16 +1,13 @@
 """Lab 02's data migration (revision 0004, split contacts.full_name) keeps every
 name through upgrade and downgrade, on names the sample DATA does not have.
 
-It runs the committed chain (tests/chains/lab02) with `flask db` on a fresh database.
+It runs lab 02's chain (tests/chains/lab02.patch) with `flask db` on a fresh database.
 """
 import pytest
-import sqlalchemy as sa
 
-from conftest import run_flask, server_is_postgres
+from conftest import postgres_only, rows, run_flask
 
-CHAIN = "tests/chains/lab02/migrations"
-
-pytestmark = pytest.mark.skipif(not server_is_postgres(), reason="the revision uses PostgreSQL SQL")
+pytestmark = postgres_only
 
 NAMES = {
     1: ("Ada Lovelace", "Ada", "Lovelace"),
@@ -20,25 +17,18 @@ NAMES = {
 }
 
 
-def flask_db(*args):
-    proc = run_flask("db", *args, "--directory", CHAIN)
-    assert proc.returncode == 0, proc.output
-    return proc.output
+def test_split_names_round_trip(db_url, chain):
+    lab02 = chain("lab02")
 
+    def flask_db(*args):
+        proc = run_flask("db", *args, cwd=lab02, app=None)
+        assert proc.returncode == 0, proc.output
+        return proc.output
 
-def rows(url, query):
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    with engine.connect() as conn:
-        return conn.execute(sa.text(query)).all()
-
-
-def test_split_names_round_trip(db_url):
     flask_db("upgrade", "0003")
-    engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
-    with engine.begin() as conn:
-        for id_, (full, _, _) in NAMES.items():
-            conn.execute(sa.text("INSERT INTO contacts (id, full_name, email) VALUES (:id, :n, :e)"),
-                         {"id": id_, "n": full, "e": f"c{id_}@example.com"})
+    for id_, (full, _, _) in NAMES.items():
+        rows(db_url, "INSERT INTO contacts (id, full_name, email) VALUES (:id, :n, :e)",
+             id=id_, n=full, e=f"c{id_}@example.com")
 
     assert "Running upgrade 0003 -> 0004" in flask_db("upgrade", "0004")
     split = rows(db_url, "SELECT id, first_name, last_name FROM contacts ORDER BY id")

@@ -1,10 +1,7 @@
 """labapp.diagrams: Mermaid drawn from a real migrations folder and a real database."""
-import shutil
-
 import sqlalchemy as sa
 
-from labapp import diagrams
-from labapp.lab import STARTER_MIGRATIONS
+from labapp import diagrams, labs, workspace
 
 
 def _revision(versions, rev, parents, doc):
@@ -17,8 +14,7 @@ def _revision(versions, rev, parents, doc):
 
 
 def test_revision_graph_shows_branches_heads_and_the_merge(tmp_path):
-    migrations = tmp_path / "migrations"
-    shutil.copytree(STARTER_MIGRATIONS, migrations, ignore=shutil.ignore_patterns("__pycache__"))
+    migrations = workspace.build(tmp_path / "ws", labs.get("lab02")[0]) / "migrations"
     versions = migrations / "versions"
     _revision(versions, "0002b", ["0001"], "add deal closed_at")
     _revision(versions, "0002a", ["0001"], "add contact phone")

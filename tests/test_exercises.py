@@ -6,6 +6,7 @@ import sqlalchemy as sa
 
 from conftest import ROOT
 from labapp import selfcheck
+from labapp import labs
 from labapp.lab import Lab
 
 SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("[0-9][0-9]-*.ipynb"))
@@ -13,7 +14,7 @@ SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("[0-9][0-9]-*.ipynb")
 
 @pytest.fixture
 def lab(schema, db_name):
-    return Lab(db_name)
+    return Lab(labs.Lab(db_name, "99-Test.ipynb", "a test lab"))
 
 
 def test_self_check_gives_the_hint_until_the_exercise_is_done(lab, db_url, capsys):
@@ -49,7 +50,7 @@ def test_inspection_helpers_read_the_real_database(lab):
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.name)
 def test_learner_copy_matches_its_solution(solution):
     learner = ROOT / "notebooks" / solution.name
-    assert learner.exists(), f"run: python notebooks/build_labs.py {solution.name}"
+    assert learner.exists(), f"run: python tools/build_labs.py {solution.name}"
     solved = nbformat.read(solution, as_version=4).cells
     copy = nbformat.read(learner, as_version=4).cells
     assert len(solved) == len(copy)

@@ -1,59 +1,33 @@
 """Lab 04 (enum swap, DealCurrency gains BTC): its claims, on the real server.
 
-The chain is the lab's end state, committed under tests/chains/lab04/
-(0002 currency defaults, 0003 the temporary-type swap adding BTC with a
-downgrade that refuses rows holding BTC, 0004 JPY by ADD VALUE in an
-autocommit block, 0005 BTC renamed to XBT). Each test copies it into a fresh
-workspace and drives it with `flask db ...` as the notebook does, on a fresh
-database with the sample data in it.
+The chain is the lab's end state, tests/chains/lab04.patch (0002 currency
+defaults, 0003 the temporary-type swap adding BTC with a downgrade that
+refuses rows holding BTC, 0004 JPY by ADD VALUE in an autocommit block, 0005
+BTC renamed to XBT). Each test builds it into a fresh workspace and drives it
+with `flask db ...` as the notebook does, on a fresh database with the sample
+data in it.
 """
-import os
-import shutil
-import subprocess
-
 import pytest
 import sqlalchemy as sa
 
-from conftest import BIN, ROOT
+from conftest import ROOT, postgres_only, rows, run_flask
+from labapp import labs, workspace
 
-CHAIN = ROOT / "tests" / "chains" / "lab04"
-STARTER = ROOT / "labapp" / "starter"
-SAMPLE = ROOT / "labapp" / "data" / "sample"
 OLD = ["USD", "EUR", "AED", "GBP"]
 
-pytestmark = pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")
+pytestmark = [postgres_only,
+              pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")]
 
 
-def make_workspace(path, migrations=CHAIN / "migrations", models=CHAIN / "models.py"):
-    path.mkdir()
-    shutil.copytree(migrations, path / "migrations", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copyfile(models, path / "models.py")
-    shutil.copyfile(STARTER / "app.py", path / "app.py")
-    shutil.copytree(SAMPLE, path / "DATA")
-    return path
-
-
-def flask(workspace, *args):
+def flask(folder, *args):
     """`flask ARGS` in the workspace, as a learner runs it (the workspace's app.py)."""
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("FLASK_APP", None)
-    proc = subprocess.run(["flask", *args], cwd=workspace, env=env, text=True, timeout=120,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    proc.output = proc.stdout
-    return proc
+    return run_flask(*args, cwd=folder, app=None)
 
 
-def ok(workspace, *args):
-    proc = flask(workspace, *args)
+def ok(folder, *args):
+    proc = flask(folder, *args)
     assert proc.returncode == 0, proc.output
     return proc.output
-
-
-def rows(url, query, **params):
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    with engine.begin() as conn:
-        result = conn.execute(sa.text(query), params)
-        return [tuple(r) for r in result] if result.returns_rows else []
 
 
 def labels(url, type_name="dealcurrency"):
@@ -87,8 +61,8 @@ def test_plain_autogenerate_misses_btc_and_the_database_rejects_it(db_url, tmp_p
     refuses a BTC deal; with alembic_postgresql_enum imported, check fails."""
     models = (ROOT / "labapp" / "models.py").read_text()
     assert "    GBP = 3\n" in models
-    (tmp_path / "btc_models.py").write_text(models.replace("    GBP = 3\n", "    GBP = 3\n    BTC = 4\n"))
-    ws = make_workspace(tmp_path / "ws", STARTER / "migrations", tmp_path / "btc_models.py")
+    ws = workspace.build(tmp_path / "ws", labs.get("lab04")[0])
+    (ws / "models.py").write_text(models.replace("    GBP = 3\n", "    GBP = 3\n    BTC = 4\n"))
     ok(ws, "db", "upgrade")
     assert "No new upgrade operations detected" in ok(ws, "db", "check")
     with pytest.raises(sa.exc.DataError, match='invalid input value for enum dealcurrency: "BTC"'):
@@ -102,11 +76,11 @@ def test_plain_autogenerate_misses_btc_and_the_database_rejects_it(db_url, tmp_p
     assert check.returncode == 1 and "add_enum_value" in check.output, check.output
 
 
-def test_lab04_chain_keeps_every_row_up_and_down(db_url, tmp_path):
+def test_lab04_chain_keeps_every_row_up_and_down(db_url, chain):
     """The lab's journey with the sample data in the tables: the swap (0003)
     keeps every row and adds BTC; 0004 and 0005 rewrite nothing; each
     downgrade works, and 0003's refuses while a row holds BTC."""
-    ws = make_workspace(tmp_path / "ws")
+    ws = chain("lab04")
     ok(ws, "db", "upgrade", "0002")
     ok(ws, "loaddata")
     rows(db_url, "UPDATE contacts SET preferred_currency = 'GBP' WHERE id IN (1, 3)")

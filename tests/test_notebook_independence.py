@@ -12,8 +12,8 @@ to keep the time down, ONE nested pytest run covers the other orders:
    solution copy (or a lab's only copy) TWICE in a row (a copy of the file
    under another name: pytest would drop a duplicate path), each learner
    copy once, right after its killed half-run;
-3. the workspaces the solution notebooks leave are compared, file by file,
-   with the migration chains committed under tests/chains/.
+3. the workspaces the solution notebooks leave are compared with the
+   migration chains committed under tests/chains/.
 
 The nested run works in a sandbox: a copy of labapp/ and notebooks/ under a
 temporary folder (imported first through PYTHONPATH) and an embedded server
@@ -22,7 +22,6 @@ workspaces that the normal suite's nbval runs use at the same time.
 Time: ~100 s with labs 00, 01, 06 (5 notebooks) on 2 cores; ~1.5x the
 sum of all notebooks' nbval times / 2 + the half-runs, in general.
 """
-import re
 import shutil
 import subprocess
 import sys
@@ -33,10 +32,8 @@ from pathlib import Path
 import pytest
 
 from conftest import make_sandbox, stop_sandbox_server
+from tools import chains
 
-ROOT = Path(__file__).resolve().parent.parent
-CHAINS = Path(__file__).resolve().parent / "chains"
-CREATE_DATE = re.compile(r"Create Date: [^\n]*")
 
 pytestmark = pytest.mark.slow
 
@@ -47,18 +44,16 @@ def notebooks(root):
     return [p for p in found if not p.stem.endswith("-2nd-run")]
 
 
-# the sandbox's notebooks/conftest.py: one xdist group per lab database, so a lab's
-# two runs go to one worker, one after the other, and two labs run at once
+# the sandbox's notebooks/conftest.py: one xdist group per lab database (from the
+# lab registry), so a lab's two runs go to one worker, one after the other, and
+# two labs run at once
 GROUPS_CONFTEST = '''
-import json, re
 import pytest
+from labapp import labs
 
 def _database(path):
-    for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
-        match = re.search(r"lab\\.setup\\(\\s*[\\"'](\\w+)", "".join(cell["source"]))
-        if match:
-            return match.group(1) + ("_solutions" if path.parent.name == "solutions" else "")
-    return path.stem
+    lab, solutions = labs.for_notebook(path)
+    return lab.database(solutions) if lab else path.stem
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the marks
 def pytest_collection_modifyitems(items):
@@ -128,29 +123,13 @@ def test_killed_half_way_then_twice_in_reverse_in_parallel(nested_run):
     assert " passed" in run.stdout.splitlines()[-1], run.stdout[-2000:]
 
 
-def _tree(folder):
-    return {str(p.relative_to(folder)): CREATE_DATE.sub("", p.read_text())
-            for p in sorted(folder.rglob("*")) if p.is_file()
-            and "__pycache__" not in p.parts and p.suffix in (".py", ".ini", ".mako", "")}
-
-
 def test_fresh_runs_produce_the_committed_chains(nested_run, sandbox):
-    """tests/chains/<lab>/ equals the workspace a fresh run of the lab leaves
-    (refresh with tests/test_migration_chains.py --refresh)."""
+    """tests/chains/<lab>.patch is what a fresh run of the lab's notebook writes
+    (refresh with `python tools/chains.py refresh <lab>`)."""
     top, _ = sandbox
-    labs = sorted(p.name for p in CHAINS.glob("lab*") if (p / "models.py").exists())
-    assert labs
-    for lab in labs:
-        workspaces = top / "notebooks" / "workspaces"
-        workspace = next((w for w in (workspaces / f"{lab}_solutions", workspaces / lab)
-                          if (w / "migrations").exists()), None)
-        assert workspace, f"no notebook left a {lab} workspace with migrations/"
-        produced = _tree(workspace / "migrations")
-        produced["models.py"] = (workspace / "models.py").read_text()
-        committed = _tree(CHAINS / lab / "migrations")
-        committed["models.py"] = (CHAINS / lab / "models.py").read_text()
-        assert produced.keys() == committed.keys(), lab
-        for name in committed:
-            assert produced[name] == committed[name], (
-                f"tests/chains/{lab}/{name} is not what the notebook now produces: "
-                "run it and refresh (tests/test_migration_chains.py --refresh)")
+    for lab in chains.chained():
+        workspace = top / "notebooks" / "workspaces" / lab.workspace(solutions=lab.exercises)
+        assert (workspace / "models.py").exists(), f"no notebook left {workspace}"
+        assert chains.diff(lab, workspace) == chains.patch_file(lab).read_text(), (
+            f"tests/chains/{lab.name}.patch is not what its notebook now produces: "
+            f"python tools/chains.py refresh {lab.name} (after running the notebook)")

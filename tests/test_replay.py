@@ -17,9 +17,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from conftest import BIN, ROOT, count_rows, server_is_postgres
+from conftest import BIN, ROOT, count_rows, postgres_only
+from labapp import workspace
 
-pytestmark = pytest.mark.skipif(not server_is_postgres(), reason="replay-production needs PostgreSQL")
+pytestmark = postgres_only
 
 KIT = ROOT / "labapp"
 SAMPLE = KIT / "data" / "sample"
@@ -161,8 +162,8 @@ def make_project(path, db_name):
     p.git("switch", "-q", "-c", "production")
     p.write(".gitignore", "__pycache__/\nDATA/\n")
     p.write("models.py", edited(base_models, PHONE_COLUMN))
-    shutil.copytree(KIT / "starter" / "migrations", path / "migrations",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    workspace.init_migrations(path / "migrations")
+    shutil.copyfile(workspace.FIRST_REVISION, path / "migrations" / "versions" / workspace.FIRST_REVISION.name)
     p.write("migrations/versions/0002_add_contact_phone.py", REVISION_0002)
     p.git("add", "-A")
     p.git("commit", "-q", "-m", "release 2: migrations 0001, 0002")

@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -93,6 +94,9 @@ def test_jupyterlab_started_like_make_lab_needs_its_token(tmp_path):
                                  "--LabApp.news_url=None", "--LabApp.extension_manager=readonly",
                                  "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     log = tmp_path / "jupyter.log"
+    probe = NOTEBOOKS / "workspaces" / f"t_probe_{os.getpid()}"
+    probe.mkdir(parents=True)
+    (probe / "models.py").write_text("# a probe\n")
     with open(log, "w") as out:
         server = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
@@ -115,6 +119,15 @@ def test_jupyterlab_started_like_make_lab_needs_its_token(tmp_path):
         assert wrong.value.code == 403
         with urllib.request.urlopen(f"{base}/api/contents?token={token}", timeout=5) as ok:
             assert ok.status == 200
+            listing = json.load(ok)
+        # the learner's folder: the labs, their solutions and the guide, nothing else
+        names = sorted(item["name"] for item in listing["content"])
+        labs_shown = [n for n in names if re.fullmatch(r"\d\d-[\w-]+\.ipynb", n)]
+        assert names == sorted(labs_shown + ["INSTRUCTOR-GUIDE.md", "solutions"]), names
+        # ... while a lab's workspace, out of the listing, still opens by its path
+        with urllib.request.urlopen(f"{base}/api/contents/workspaces/{probe.name}/models.py"
+                                    f"?token={token}", timeout=5) as opened:
+            assert json.load(opened)["content"] == "# a probe\n"
         no_redirect = urllib.request.build_opener(NoRedirect)
         with pytest.raises(urllib.error.HTTPError) as page:
             no_redirect.open(f"{base}/lab", timeout=5)
@@ -127,6 +140,7 @@ def test_jupyterlab_started_like_make_lab_needs_its_token(tmp_path):
         assert {c.laddr.ip for c in listening} == {"127.0.0.1"}, listening
     finally:
         stop_process(server)
+        shutil.rmtree(probe, ignore_errors=True)
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -162,7 +176,7 @@ NOTEBOOK_FILES = sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb")) + sorted(
 @pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: str(p.relative_to(NOTEBOOKS)))
 def test_stored_outputs_hold_no_credentials_nor_machine_paths(path):
     """No stored output shows a password, a user:password@ URL or a path of the
-    machine that ran it (notebooks/build_labs.py scrubs the paths it prints)."""
+    machine that ran it (tools/build_labs.py scrubs the paths it prints)."""
     found = []
     for index, text in stored_outputs(path):
         for what, leak in LEAKS.items():
@@ -175,7 +189,7 @@ def test_stored_outputs_hold_no_credentials_nor_machine_paths(path):
 @pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: str(p.relative_to(NOTEBOOKS)))
 def test_no_run_timestamps_in_cell_metadata(path):
     """nbconvert stamps each executed cell with this machine's clock
-    (metadata.execution); notebooks/build_labs.py strips it."""
+    (metadata.execution); tools/build_labs.py strips it."""
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
     stamped = [i for i, cell in enumerate(cells) if "execution" in cell.get("metadata", {})]
-    assert stamped == [], f"cells {stamped}: rebuild with notebooks/build_labs.py"
+    assert stamped == [], f"cells {stamped}: rebuild with tools/build_labs.py"

@@ -1,0 +1,88 @@
+"""The lab registry: every lab, what it starts from, and how its things are named.
+
+Adding a lab is one entry here, its notebook in notebooks/ (and its solved copy
+in notebooks/solutions/), and, if it writes migrations, its chain
+(tests/chains/<name>.patch, made by `tools/chains.py refresh <name>`).
+
+A lab's setup cell says only `lab.setup("lab02")`: everything else about the
+lab's start is written below, and `make reset`, the tests and the benchmark
+read it from here.
+"""
+from dataclasses import dataclass
+
+SOLUTIONS = "solutions"  # the folder of the solved copies, beside the labs
+
+
+@dataclass(frozen=True)
+class Lab:
+    name: str                  # "lab02": its database and workspace are named after it
+    notebook: str              # its file in notebooks/ (and notebooks/solutions/)
+    title: str
+    createdb: bool = True      # start with its database created (False: the lab creates it)
+    migrations: bool = False   # start with lab 01's migrations/ (revision 0001, not applied)
+    data: bool = False         # start with the sample DATA/ folder (for `flask loaddata`)
+    git: bool = False          # the lab commits with git: a fixed author and clock
+    more_databases: tuple = ()  # suffixes of other databases it makes (dropped on reset)
+    chain: bool = True         # it writes migrations: tests/chains/<name>.patch holds them
+    exercises: bool = True     # it has a solved copy in notebooks/solutions/
+
+    def database(self, solutions=False, suffix=""):
+        """The database's name: lab02, lab02_solutions, lab03_replay, ..."""
+        return f"{self.name}{'_' + SOLUTIONS if solutions else ''}{suffix}"
+
+    def workspace(self, solutions=False):
+        """The workspace folder's name, under the labs' workspaces/ folder."""
+        return self.database(solutions)
+
+    def copies(self):
+        """(notebook path relative to notebooks/, solutions?) of each copy."""
+        found = [(self.notebook, False)]
+        if self.exercises:
+            found.append((f"{SOLUTIONS}/{self.notebook}", True))
+        return found
+
+
+LABS = (
+    Lab("lab00", "00-Welcome.ipynb", "Welcome: why database migrations?",
+        chain=False, exercises=False),
+    Lab("lab01", "01-First-Migration.ipynb", "Your first migration", createdb=False),
+    Lab("lab02", "02-Evolve-A-Live-Schema.ipynb", "Evolve a live schema",
+        migrations=True, data=True),
+    Lab("lab03", "03-Production-Branch-Replay.ipynb", "The production-branch replay",
+        createdb=False, migrations=True, data=True, git=True,
+        more_databases=("_dev", "_replay")),
+    Lab("lab04", "04-Enum-Swap-DealCurrency.ipynb", "Enum swap: DealCurrency gains BTC",
+        migrations=True, data=True),
+    Lab("lab05", "05-Duplicate-Enum-ContactEventStatus.ipynb",
+        "Duplicate enum: ContactEventStatus", migrations=True, data=True),
+    Lab("lab06", "06-Migrations-In-A-Team.ipynb", "Migrations in a team",
+        migrations=True, data=True, git=True),
+)
+
+
+def get(name):
+    """The lab called `name` ("lab02"); also accepts a solved copy's "lab02_solutions".
+    Returns (lab, solutions?)."""
+    from labapp.errors import LabError
+
+    base, solutions = name, False
+    if name.endswith("_" + SOLUTIONS):
+        base, solutions = name[: -len(SOLUTIONS) - 1], True
+    for lab in LABS:
+        if lab.name == base and (lab.exercises or not solutions):
+            return lab, solutions
+    known = ", ".join(lab.name for lab in LABS)
+    raise LabError(f"no lab called {name!r} (the labs: {known})")
+
+
+def for_notebook(path):
+    """(lab, solutions?) of a notebook file, from its name and folder (a copy
+    named NN-Title-something.ipynb counts as NN-Title.ipynb)."""
+    from pathlib import Path
+
+    path = Path(path)
+    for lab in LABS:
+        stem = Path(lab.notebook).stem
+        if path.stem == stem or path.stem.startswith(stem + "-"):
+            return lab, path.parent.name == SOLUTIONS and lab.exercises
+    return None, False

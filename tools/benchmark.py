@@ -1,0 +1,286 @@
+"""`make bench`: where the kit's time goes, measured in one run, printed as a table.
+
+    .venv/bin/python tools/benchmark.py [--skip-venv] [--skip-suite]
+
+Rows: a fresh .venv from requirements.lock; the embedded server's cold and
+warm start; the CLI floor (one `flask --help`); each lab's nbval time against
+its floor; the whole `make test`; the replay command; an enum swap against
+`ALTER TYPE ... ADD VALUE` at 1M rows. It checks the kit's targets (whole
+test command <= 120 s, each lab <= 20 s and <= 1.5x its floor) and prints
+whether each holds. Nothing here fails on a time: it reports.
+
+Labs run in a sandbox (a copy of labapp/ and notebooks/ first on PYTHONPATH,
+an embedded server of its own), so this never resets the labs you work in.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the kit, and the tests' helpers
+VENV_BIN = Path(sys.executable).parent
+TARGET_SUITE, TARGET_LAB, TARGET_RATIO = 120.0, 20.0, 1.5
+DURATION = re.compile(r"^\s*([\d.]+)s (setup|call|teardown)\s+(\S+\.ipynb)::Cell (\d+)", re.M)
+
+rows = []  # (what, seconds or text, note)
+
+
+def shown(value):
+    if not isinstance(value, float):
+        return f"{value:>10}"
+    return f"{value * 1000:7.1f} ms" if value < 0.1 else f"{value:8.2f} s"
+
+
+def row(what, value, note=""):
+    rows.append((what, value, note))
+    print(f"  {what:<44} {shown(value)}  {note}", file=sys.stderr, flush=True)
+
+
+def timed(args, **kwargs):
+    start = time.perf_counter()
+    proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          **kwargs)
+    return time.perf_counter() - start, proc
+
+
+def base_env(**extra):
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", **extra}
+    for name in ("LABAPP_DATABASE", "FLASK_APP", "PYTEST_ADDOPTS"):
+        env.pop(name, None)
+    return env
+
+
+# -- set-up ----------------------------------------------------------------------
+
+def bench_venv(tmp):
+    """python -m venv + pip install -r requirements.lock (pip's cache as it is)."""
+    venv = tmp / "venv"
+    seconds, proc = timed([sys.executable, "-m", "venv", str(venv)])
+    if proc.returncode == 0:
+        more, proc = timed([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                            "--disable-pip-version-check", "-r", str(ROOT / "requirements.lock")])
+        seconds += more
+    ok = proc.returncode == 0
+    row("fresh .venv (venv + pip install -r requirements.lock)", seconds if ok else "failed",
+        "" if ok else proc.stdout.strip().splitlines()[-1][:80])
+    shutil.rmtree(venv, ignore_errors=True)
+
+
+SERVER_START = ("import time; from labapp import pgserver; t = time.perf_counter(); "
+                "pgserver.server_uri(); print(time.perf_counter() - t)")
+
+
+def bench_server(tmp):
+    """Cold: initdb + start on a fresh LABAPP_PGDATA. Warm: start after a clean stop.
+    Attach: a second process finds it running. Times measured inside the process."""
+    env = base_env(LABAPP_PGDATA=str(tmp / "pg"))
+    env.pop("DATABASE_URL", None)
+    results = {}
+    for label in ("cold", "attach", "stop", "warm"):
+        if label == "stop":
+            subprocess.run([sys.executable, "-c", "from labapp import pgserver; pgserver.stop()"],
+                           env=env, check=True)
+            continue
+        proc = subprocess.run([sys.executable, "-c", SERVER_START], env=env, cwd=ROOT,
+                              capture_output=True, text=True, check=True)
+        results[label] = float(proc.stdout.strip().splitlines()[-1])
+    subprocess.run([sys.executable, "-c", "from labapp import pgserver; pgserver.stop()"],
+                   env=env)
+    row("server cold start (initdb + start)", results["cold"])
+    row("server warm start (stopped, pgdata kept)", results["warm"])
+    row("server attach (already running)", results["attach"])
+
+
+def cli_floor():
+    """One `flask --help` (interpreter + imports + app factory): best of 3."""
+    best = min(timed(["flask", "--app", "labapp", "--help"], cwd=ROOT, env=base_env())[0]
+               for _ in range(3))
+    row("CLI floor: one `flask --app labapp --help`", best, "best of 3")
+    return best
+
+
+# -- the labs ----------------------------------------------------------------------
+
+def code_cells(path):
+    return [("".join(c["source"])) for c in json.loads(path.read_text(encoding="utf-8"))["cells"]
+            if c["cell_type"] == "code"]
+
+
+def flask_calls(source):
+    """`!flask ...` lines, also `!VAR=... flask ...` and `!flask ... && flask ...`."""
+    return sum(len(re.findall(r"(?:^|&&|\|\||;)\s*(?:\w+=\S+\s+)*flask\s", line[1:]))
+               for line in source.splitlines() if line.startswith("!"))
+
+
+def bench_labs(tmp, floor):
+    """Every notebook (learner copies, then solutions) in ONE pytest -p no:xdist run,
+    with --durations: a lab's time is the sum of its cells' setup+call+teardown
+    (the kernel start is in Cell 0's setup; pytest's own start-up is not counted).
+
+    A lab's floor = its `!flask` subprocesses x the CLI floor + its SQL time, where
+    the SQL time is what its %sql / %%sql cells took in this very run (each is one
+    ipython-sql round trip on an open connection: nothing to save there). The
+    ratio nbval / floor then says how much the rest (Python cells, nbval's
+    comparisons, kernel start, `!` shells that are not flask) adds."""
+    from conftest import make_sandbox, stop_sandbox_server
+
+    top = tmp / "sandbox"
+    env = make_sandbox(top)
+    subprocess.run([sys.executable, "-c", "from labapp import pgserver; pgserver.server_uri()"],
+                   env=env, cwd=top, check=True)  # warm: the labs find it running
+    from labapp import labs
+
+    copies = [notebook for lab in labs.LABS for notebook, _ in lab.copies()]
+    books = [top / "notebooks" / notebook for notebook in sorted(copies, key=lambda n: "/" in n)]
+    wall, proc = timed([sys.executable, "-m", "pytest", "-p", "no:xdist", "-q", "--durations=0",
+                        "--durations-min=0", *[str(b.relative_to(top)) for b in books]],
+                       cwd=top, env=env)
+    stop_sandbox_server(top, env)
+    summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "no output"
+    per_cell = {}
+    for seconds, _, book, cell in DURATION.findall(proc.stdout):
+        key = (book, int(cell))
+        per_cell[key] = per_cell.get(key, 0.0) + float(seconds)
+    verdicts = []
+    for book in books:
+        rel = str(book.relative_to(top))
+        cells = code_cells(book)
+        total = sum(s for (b, _), s in per_cell.items() if b == rel)
+        n_flask = sum(flask_calls(src) for src in cells)
+        sql = sum(per_cell.get((rel, i), 0.0) for i, src in enumerate(cells)
+                  if src.lstrip().startswith(("%sql", "%%sql")))
+        lab_floor = n_flask * floor + sql
+        ratio = total / lab_floor if lab_floor else float("nan")
+        ok_time, ok_ratio = total <= TARGET_LAB, ratio <= TARGET_RATIO
+        verdicts.append(ok_time and ok_ratio)
+        row(f"lab {rel.removeprefix('notebooks/')}", total,
+            f"{n_flask} flask x {floor:.2f} + sql {sql:.2f} = floor {lab_floor:.1f} s; "
+            f"ratio {ratio:.2f}; <=20 s: {'yes' if ok_time else 'NO'}; "
+            f"<=1.5x: {'yes' if ok_ratio else 'NO'}")
+    row("all labs, one sequential nbval run (wall)", wall, summary)
+    return verdicts
+
+
+# -- the whole suite, the replay command, enums at 1M rows ------------------------
+
+def bench_suite():
+    """`make test` without rebuilding .venv (-o: take the stamp as up to date)."""
+    seconds, proc = timed(["make", "-o", ".venv/.installed", "test"], cwd=ROOT, env=base_env())
+    summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+    ok = seconds <= TARGET_SUITE
+    row("whole suite: make test", seconds,
+        f"{summary[:70]}; <=120 s: {'yes' if ok else 'NO'}")
+    return ok
+
+
+def bench_replay(tmp):
+    """`flask replay-production` on lab 03's kind of project (tests/test_replay.py
+    builds it: production with 0001-0002, master with a newer model, DATA/)."""
+    from labapp import config, database
+    from test_replay import make_project
+
+    name = f"bench_replay_{os.getpid()}"
+    os.environ["LABAPP_DATABASE"] = name
+    url = config.database_url()
+    database.create_database(url)
+    try:
+        project = make_project(tmp / "crm", name)
+        start = time.perf_counter()
+        proc = project.flask("replay-production", "-m", "next", "--rev-id", "0003")
+        seconds = time.perf_counter() - start
+        assert proc.returncode == 0, proc.output
+    finally:
+        from test_replay import replica_url
+
+        database.drop_database(replica_url(url), missing_ok=True)
+        database.drop_database(url, missing_ok=True)
+        os.environ.pop("LABAPP_DATABASE")
+    row("flask replay-production (0001-0002 + DATA)", seconds, "git archive, rebuild, load, migrate")
+
+
+ENUM_SQL = """
+CREATE TYPE dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP');
+CREATE TABLE deals (id serial PRIMARY KEY, currency dealcurrency NOT NULL);
+INSERT INTO deals (currency)
+SELECT (ARRAY['USD', 'EUR', 'AED', 'GBP']::dealcurrency[])[1 + mod(i, 4)]
+FROM generate_series(1, 1000000) AS i;
+"""
+SWAP_SQL = """
+ALTER TYPE dealcurrency RENAME TO _dealcurrency;
+CREATE TYPE dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP', 'BTC');
+ALTER TABLE deals ALTER COLUMN currency TYPE dealcurrency USING currency::text::dealcurrency;
+DROP TYPE _dealcurrency;
+"""
+
+
+def bench_enum():
+    """1M deals in a scratch database: the temporary-type swap (rewrites the
+    table under ACCESS EXCLUSIVE) against ALTER TYPE ... ADD VALUE (catalog only)."""
+    import sqlalchemy as sa
+
+    from labapp import config, database
+
+    os.environ["LABAPP_DATABASE"] = f"bench_{os.getpid()}"
+    url = config.database_url()
+    database.create_database(url)
+    try:
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(ENUM_SQL)
+        with engine.begin() as conn:
+            start = time.perf_counter()
+            conn.exec_driver_sql(SWAP_SQL)
+            swap = time.perf_counter() - start
+        with engine.begin() as conn:
+            start = time.perf_counter()
+            conn.exec_driver_sql("ALTER TYPE dealcurrency ADD VALUE 'XRP'")
+            add = time.perf_counter() - start
+        engine.dispose()
+    finally:
+        database.drop_database(url, missing_ok=True)
+        os.environ.pop("LABAPP_DATABASE")
+    row("enum swap via temporary type, 1M rows", swap, "two table rewrites, ACCESS EXCLUSIVE")
+    row("ALTER TYPE ... ADD VALUE, 1M rows", add, f"{swap / add:,.0f}x faster than the swap")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-venv", action="store_true", help="no fresh .venv row")
+    parser.add_argument("--skip-suite", action="store_true", help="no `make test` row")
+    options = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="lbench-", dir="/tmp"))
+    print("measuring (rows appear as they finish)...", file=sys.stderr)
+    try:
+        if options.skip_venv:
+            row("fresh .venv (venv + pip install -r requirements.lock)", "skipped")
+        else:
+            bench_venv(tmp)
+        bench_server(tmp)
+        floor = cli_floor()
+        labs_ok = bench_labs(tmp, floor)
+        suite_ok = "skipped" if options.skip_suite else bench_suite()
+        bench_replay(tmp)
+        bench_enum()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'what':<{width}}  {'time':>10}  notes")
+    print(f"{'-' * width}  {'-' * 10}  {'-' * 5}")
+    for what, value, note in rows:
+        print(f"{what:<{width}}  {shown(value)}  {note}")
+    print(f"\ntargets: whole test command <= {TARGET_SUITE:.0f} s: "
+          f"{ {True: 'holds', False: 'DOES NOT hold', 'skipped': 'not measured'}[suite_ok] }; "
+          f"every lab <= {TARGET_LAB:.0f} s and <= {TARGET_RATIO}x its floor: "
+          f"{'holds' if all(labs_ok) else 'DOES NOT hold'} ({sum(labs_ok)}/{len(labs_ok)} labs)")
+
+
+if __name__ == "__main__":
+    main()
