@@ -11,6 +11,7 @@ copy: it gets a database and workspace of its own (lab02_solutions).
 `python -m labapp.lab lab02` (what `make reset LAB=lab02` runs) does the same
 reset from a terminal.
 """
+import difflib
 import functools
 import os
 import re
@@ -88,6 +89,31 @@ class Lab:
         if os.environ.get("DATABASE_URL"):
             return f"{version} at {url.host or 'a local socket'} (DATABASE_URL)"
         return f"{version}, embedded"
+
+    def edit(self, path, old, new):
+        """Change the one place where `old` stands in the workspace file `path` to
+        `new`, and print the change as a unified diff (what `git diff` shows).
+        Write both as triple-quoted blocks; a block's first newline is dropped:
+
+            lab04.edit("models.py", \"\"\"
+                GBP = 3
+            \"\"\", \"\"\"
+                GBP = 3
+                BTC = 4
+            \"\"\")
+        """
+        file = self.workspace / path
+        text = file.read_text()
+        old, new = old.removeprefix("\n"), new.removeprefix("\n")
+        found = text.count(old)
+        if found != 1:
+            raise LabError(f"{path}: the text to change stands {found} times, not once: "
+                           f"{old.strip().splitlines()[0] if old.strip() else repr(old)!r}...")
+        changed = text.replace(old, new)
+        file.write_text(changed)
+        print("".join(difflib.unified_diff(text.splitlines(keepends=True),
+                                           changed.splitlines(keepends=True),
+                                           f"a/{path}", f"b/{path}", n=1)), end="")
 
     def sql(self, query, **params):
         """Run one statement on the lab's database (committed); its rows, if any."""

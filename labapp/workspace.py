@@ -5,7 +5,8 @@
 What Flask-Migrate generates (`migrations/` with env.py, alembic.ini,
 script.py.mako, README) is generated here again each time, by Flask-Migrate's
 own template; the kit keeps only what a person wrote: the app module, the
-models, and lab 01's revision 0001 that later labs start from.
+models, and what lab 01 ends with, which later labs start from: revision 0001
+and its edit of alembic.ini's logger levels.
 """
 import argparse
 import contextlib
@@ -37,6 +38,43 @@ def init_migrations(directory):
     return directory
 
 
+# Lab 01's edit of the generated alembic.ini (a learner would make it in a real project):
+# Alembic's INFO lines that teach nothing, quieted through the workspace's own logger levels
+QUIET_LOGGERS = ("""
+keys = root,sqlalchemy,alembic,flask_migrate
+""", """
+keys = root,sqlalchemy,alembic,alembic_plugins,alembic_sequences,flask_migrate
+""", """
+[logger_flask_migrate]
+""", """
+[logger_alembic_plugins]
+# "setting up autogenerate plugin ...": one line per plugin on every `flask db migrate`
+level = WARN
+handlers =
+qualname = alembic.runtime.plugins
+
+[logger_alembic_sequences]
+# "Detected sequence named ... assuming SERIAL": one per serial id column, on every migrate
+level = WARN
+handlers =
+qualname = alembic.ddl.postgresql
+
+[logger_flask_migrate]
+""")
+
+
+def quiet_alembic_logging(ini):
+    """Apply lab 01's logger levels to the alembic.ini `ini` (see QUIET_LOGGERS)."""
+    ini = Path(ini)
+    text = ini.read_text()
+    pairs = list(zip(QUIET_LOGGERS[::2], QUIET_LOGGERS[1::2]))
+    for old, new in pairs:
+        old, new = old.removeprefix("\n"), new.removeprefix("\n")
+        assert text.count(old) == 1, f"Flask-Migrate's alembic.ini changed: {old!r}"
+        text = text.replace(old, new)
+    ini.write_text(text)
+
+
 def build(folder, lab):
     """A fresh workspace in `folder` (replaced if it exists) for `lab`'s start."""
     folder = Path(folder)
@@ -46,8 +84,9 @@ def build(folder, lab):
     shutil.copyfile(APP, folder / "app.py")
     shutil.copyfile(MODELS, folder / "models.py")
     if lab.migrations:
-        versions = init_migrations(folder / "migrations") / "versions"
-        shutil.copyfile(FIRST_REVISION, versions / FIRST_REVISION.name)
+        migrations = init_migrations(folder / "migrations")
+        quiet_alembic_logging(migrations / "alembic.ini")
+        shutil.copyfile(FIRST_REVISION, migrations / "versions" / FIRST_REVISION.name)
     if lab.data:
         shutil.copytree(SAMPLE_DATA, folder / "DATA")
     return folder
