@@ -5,6 +5,7 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import ROOT
+from tools import build_labs, lab_times
 from labapp import selfcheck
 from labapp import labs
 from labapp.lab import Lab
@@ -57,7 +58,7 @@ def test_learner_copy_matches_its_solution(solution):
     exercises = 0
     for s, c in zip(solved, copy):
         if "solution" in s.metadata.get("tags", []):
-            assert "exercise" in c.metadata.get("tags", []) and c.source.startswith("# Your turn")
+            assert "exercise" in c.metadata.get("tags", []) and c.source == build_labs.stub(s.source)
             exercises += 1
         else:
             assert c.source == s.source
@@ -74,3 +75,23 @@ def test_every_self_check_passes_in_the_solution_and_hints_in_the_lab(solution):
     solved, learner = verdicts(solution), verdicts(ROOT / "notebooks" / solution.name)
     assert len(solved) >= 2 and all(v.startswith("✅") for v in solved), solved
     assert len(learner) == len(solved) and all(v.startswith("❌") for v in learner), learner
+
+
+# -- what every lab from 01 on offers (conventions: tools/lab_times.py) ---------------
+
+# labs whose content pass (issue 12) has not landed yet; this set must end empty
+NOT_YET = {"lab01", "lab02", "lab03", "lab04", "lab05", "lab06"}
+WITH_EXERCISES = [spec for spec in labs.LABS if spec.exercises]
+
+
+@pytest.mark.parametrize("spec", WITH_EXERCISES, ids=lambda spec: spec.name)
+def test_exercises_predictions_and_a_stated_time_that_holds(spec):
+    if spec.name in NOT_YET:
+        pytest.skip("content pass pending")
+    counted = lab_times.measure(spec)
+    assert counted.exercises >= 3, "at least three exercises"
+    assert counted.diagnose >= 1, "at least one `**Exercise N (diagnose).**`"
+    assert counted.predictions >= 2, "at least two `**Predict.**` questions with <details>"
+    assert counted.stated == counted.rounded, (
+        f"the lab says *About {counted.stated} minutes.*; the estimate is "
+        f"{counted.minutes:.1f} (python tools/lab_times.py)")

@@ -5,7 +5,9 @@
 
 The solution notebook (notebooks/solutions/NN-Title.ipynb) is the source. Its
 cells tagged `solution` become, in the learner copy (notebooks/NN-Title.ipynb),
-an empty `exercise` cell (STUB); everything else is copied as it is. Both are then executed top to bottom in a fresh kernel (nbclient), so
+an `exercise` cell holding only the solution's leading comment lines: write
+them to say what goes where ("# 1. edit models.py: ..."); a solution cell
+without them gets STUB. Everything else is copied as it is. Both are then executed top to bottom in a fresh kernel (nbclient), so
 both are committed with outputs and nbval checks both: the self-checks print
 "done" in the solutions and a hint in the labs.
 
@@ -38,12 +40,23 @@ def sanitize_rules(sections=None):
             for s in (sections or config.sections())]
 
 
+def stub(solution_source):
+    """The learner's cell for a solution cell: its leading comments, or STUB."""
+    lines = solution_source.splitlines()
+    comments = []
+    for line in lines:
+        if not line.startswith("#"):
+            break
+        comments.append(line)
+    return "\n".join(comments) or STUB
+
+
 def learner_copy(solution_path):
     nb = nbformat.read(solution_path, as_version=4)
     for cell in nb.cells:
         tags = cell.metadata.get("tags", [])
         if "solution" in tags:
-            cell.source = STUB
+            cell.source = stub(cell.source)
             cell.metadata["tags"] = [t for t in tags if t != "solution"] + ["exercise"]
             cell.outputs, cell.execution_count = [], None
     return nb
