@@ -148,3 +148,16 @@ def test_pgdata_with_a_space_is_one_line_error(tmp_path):
     assert len(lines) == 1, result.output
     assert lines[0].startswith("Error: LABAPP_PGDATA must not contain spaces")
     assert not Path("/tmp/My Projects").exists()
+
+
+def test_collecting_the_tests_starts_no_server(tmp_path):
+    """`pytest --collect-only` reads every test module; none may start a server."""
+    env = {**os.environ, "LABAPP_PGDATA": str(tmp_path / "pg")}
+    for name in ("DATABASE_URL", "PYTEST_XDIST_WORKER", "PYTEST_CURRENT_TEST"):
+        env.pop(name, None)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert " tests collected" in proc.stdout
+    assert not (tmp_path / "pg" / "postmaster.pid").exists()
+    assert our_postgres(tmp_path / "pg") == []
