@@ -14,7 +14,12 @@ Three rooms, and what flows between them:
     from, how its databases and workspaces are named), ``workspace`` (builds a
     lab's project folder; what Flask-Migrate generates is generated again),
     ``lab`` (``lab.setup("lab02")``, the one call of a setup cell),
-    ``selfcheck`` and ``diagrams`` (what cells display);
+    ``selfcheck`` and ``diagrams`` (what cells display), ``learners`` (a named
+    learner's databases carry their name: alice__lab01), ``notebooks`` (a
+    learner's own copy of the labs, from a clone or an installed kit);
+  - a room (tools/hub/ for its JupyterHub): ``room`` (one role per learner on a
+    shared server) and ``progress`` (every learner x exercise, from the labs'
+    own self-check cells run read-only), as ``flask room ...``;
   - one error type, ``errors.LabError``: domain code raises it, and only the
     ``flask`` process and the lab's kernel print it, as one line.
 * ``notebooks/`` holds the labs, committed with their outputs: the learner
