@@ -67,4 +67,6 @@ def create_app(test_config=None, models="labapp.models"):
     migrate.init_app(app, db, compare_type=True)
     importlib.import_module(models)
     cli.register_migration_commands(app)  # after Flask-Migrate's: ours replace its `db`
+    if models == "labapp.models":  # the kit's own app (`flask --app labapp`), not a lab's:
+        app.cli.add_command(cli.room_group)  # the instructor's commands
     return app

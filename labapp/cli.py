@@ -257,7 +257,7 @@ def init_app(app):
 
     messaging.TERMWIDTH = None
     for command in (createdb_command, dropdb_command, loaddata_command, dumpdata_command,
-                    pgserver_group, replay_production_command, room_group):
+                    pgserver_group, replay_production_command):
         app.cli.add_command(command)
 
 
