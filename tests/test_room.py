@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from conftest import postgres_only, rows, run_flask, unique_name
-from labapp import config, database, lab, labs, learners, progress, room, workspace
+from labapp import config, create_app, database, lab, labs, learners, progress, room, workspace
 from labapp.errors import LabError
 
 pytestmark = postgres_only
@@ -111,7 +111,11 @@ def test_progress_shows_each_learner_where_they_are(names, admin, monkeypatch, t
     ours = "SELECT datname FROM pg_database WHERE datname ~ :p ORDER BY 1"
     before = rows(admin, ours, p="^(" + "|".join(names) + ")")
 
-    found = progress.survey(names, notebooks=str(tmp_path / "{learner}" / "notebooks"), only=["lab01"])
+    runner = create_app({"SQLALCHEMY_DATABASE_URI": admin}).test_cli_runner()
+    shown = runner.invoke(args=["room", "progress", "--json", "--labs", "lab01", "--learners",
+                                ",".join(names), "--notebooks", str(tmp_path / "{learner}" / "notebooks")])
+    assert shown.exit_code == 0, shown.output
+    found = json.loads(shown.output)
     states = {name: [e["state"] for e in found[name]["lab01"]] for name in names}
     assert states == {absent: ["not started"] * 2, idle: ["hint", "hint"],
                       halfway: ["passed", "hint"]}, found
