@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test test-ci bench stop reset lock clean
+.PHONY: lab test test-ci bench bench-room hub stop reset lock clean
 
 # Build .venv from the pinned lock file; redone when the pins change.
 $(STAMP): requirements.lock pyproject.toml
@@ -46,6 +46,19 @@ reset: $(STAMP)
 ## Where the time goes, as a table (set-up, server, CLI floor, each lab, the suite): minutes.
 bench: $(STAMP)
 	$(BIN)/python tools/benchmark.py $(BENCH_ARGS)
+
+## A JupyterHub for a room (tools/hub/jupyterhub_config.py: its settings are variables),
+## e.g. LABAPP_ROOM_PASSWORD=... make hub; the proxy comes pinned from npm.
+HUB_PROXY := tools/hub/node_modules/.bin/configurable-http-proxy
+hub: $(STAMP) $(HUB_PROXY)
+	$(BIN)/jupyterhub -f tools/hub/jupyterhub_config.py
+
+$(HUB_PROXY): tools/hub/package-lock.json
+	npm ci --no-audit --no-fund --prefix tools/hub
+
+## How many learners one machine serves through the real hub (1, 3, 6, 10 at a learner's pace).
+bench-room: $(STAMP) $(HUB_PROXY)
+	$(BIN)/python tools/bench_room.py $(BENCH_ROOM_ARGS)
 
 ## Stop the embedded PostgreSQL server (any lab or command starts it again).
 stop: $(STAMP)

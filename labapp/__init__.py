@@ -14,7 +14,12 @@ Three rooms, and what flows between them:
     from, how its databases and workspaces are named), ``workspace`` (builds a
     lab's project folder; what Flask-Migrate generates is generated again),
     ``lab`` (``lab.setup("lab02")``, the one call of a setup cell),
-    ``selfcheck`` and ``diagrams`` (what cells display);
+    ``selfcheck`` and ``diagrams`` (what cells display), ``learners`` (a named
+    learner's databases carry their name: alice__lab01), ``notebooks`` (a
+    learner's own copy of the labs, from a clone or an installed kit);
+  - a room (tools/hub/ for its JupyterHub): ``room`` (one role per learner on a
+    shared server) and ``progress`` (every learner x exercise, from the labs'
+    own self-check cells run read-only), as ``flask room ...``;
   - one error type, ``errors.LabError``: domain code raises it, and only the
     ``flask`` process and the lab's kernel print it, as one line.
 * ``notebooks/`` holds the labs, committed with their outputs: the learner
@@ -62,4 +67,6 @@ def create_app(test_config=None, models="labapp.models"):
     migrate.init_app(app, db, compare_type=True)
     importlib.import_module(models)
     cli.register_migration_commands(app)  # after Flask-Migrate's: ours replace its `db`
+    if models == "labapp.models":  # the kit's own app (`flask --app labapp`), not a lab's:
+        app.cli.add_command(cli.room_group)  # the instructor's commands
     return app

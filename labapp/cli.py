@@ -137,6 +137,78 @@ def pgserver_stop():
     click.echo("embedded PostgreSQL: " + ("stopped" if pgserver.stop() else "was not running"))
 
 
+# -- flask room: a workshop on one server (labapp.room, labapp.progress) -------------
+
+@click.group("room")
+def room_group():
+    """A room of learners on the PostgreSQL server DATABASE_URL names."""
+
+
+@room_group.command("prepare")
+@click.argument("learners", nargs=-1, required=True)
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Write each learner's URL (with password) to this JSON file, for the hub.")
+def room_prepare(learners, out):
+    """One role per learner (CREATEDB), whose lab databases only they can open."""
+    from labapp import room
+
+    prepared = room.prepare(learners, out)
+    for name, entry in prepared.items():
+        shown = entry["url"] if not out else make_url(entry["url"]).render_as_string(hide_password=True)
+        click.echo(f"{name:<20} role {entry['role']:<24} {shown}")
+    if out:
+        click.echo(f"URLs with passwords: {out} (LABAPP_ROOM_FILE for tools/hub/jupyterhub_config.py)")
+
+
+@room_group.command("drop")
+@click.argument("learners", nargs=-1, required=True)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def room_drop(learners, yes):
+    """Drop each learner's databases and role (after the workshop)."""
+    from labapp import room
+
+    if not yes:
+        click.confirm(f"Drop the databases and roles of {len(learners)} learners?", abort=True)
+    for name, dropped in room.drop(learners).items():
+        click.echo(f"{name}: dropped role and {len(dropped)} databases")
+
+
+@room_group.command("progress")
+@click.option("--learners", "names", default=None,
+              help="Comma-separated names (default: every learner with a database on the server).")
+@click.option("--notebooks", default=None,
+              help="Each learner's notebooks folder, {learner} for the name, e.g. "
+                   "/srv/labapp/homes/{learner}/notebooks (the file-based checks read it).")
+@click.option("--pgdata", default=None,
+              help="Each learner's embedded server's data folder, {learner} for the name "
+                   "(instead of DATABASE_URL; a server that is not running counts as offline).")
+@click.option("--labs", "lab_names", default=None, help="Comma-separated labs (default: all).")
+@click.option("--watch", type=float, default=0, help="Refresh every N seconds (Ctrl-C stops).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def room_progress(names, notebooks, pgdata, lab_names, watch, as_json):
+    """Each learner x exercise: passed, still the hint, or not started.
+
+    Runs each lab's own self-check cells (from its solved notebook) against
+    every learner's databases, read-only, and prints a table."""
+    import json as json_module
+    import time
+
+    from labapp import progress
+
+    while True:
+        results = progress.survey(names.split(",") if names else None, notebooks=notebooks,
+                                  pgdata=pgdata, only=lab_names.split(",") if lab_names else None)
+        if as_json:
+            click.echo(json_module.dumps(results, indent=2))
+        else:
+            if watch:
+                click.clear()
+            click.echo(progress.table(results))
+        if not watch:
+            return
+        time.sleep(watch)
+
+
 # -- flask db: Flask-Migrate's commands, in a group that reports failures truly ------
 
 class MigrationGroup(click.Group):

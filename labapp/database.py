@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, NoSuchModuleError
 
+from labapp import learners
 from labapp.errors import LabError
 
 
@@ -107,6 +108,9 @@ def create_database(url):
                 "(run `flask dropdb` first to start from scratch)"
             )
         conn.execute(sa.text(f"CREATE DATABASE {_quoted(engine, url)}"))
+        if learners.current() and engine.dialect.name == "postgresql":
+            # a room's server: only its owner (and the instructor) may connect
+            conn.execute(sa.text(f"REVOKE CONNECT, TEMPORARY ON DATABASE {_quoted(engine, url)} FROM PUBLIC"))
     return True
 
 

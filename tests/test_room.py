@@ -1,0 +1,138 @@
+"""A room on one PostgreSQL server (labapp.room) and the instructor's live view
+(labapp.progress), on the test server with role and learner names unique to
+this run, dropped afterwards."""
+import json
+
+import psycopg2
+import pytest
+from sqlalchemy.engine import make_url
+
+from conftest import postgres_only, rows, run_flask, unique_name
+from labapp import config, create_app, database, lab, labs, learners, progress, room, workspace
+from labapp.errors import LabError
+
+pytestmark = postgres_only
+
+
+@pytest.fixture
+def admin(monkeypatch):
+    """DATABASE_URL = the test server as its administrator (the instructor)."""
+    url = config.database_url("postgres")
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.delenv("LABAPP_DATABASE", raising=False)
+    return url
+
+
+@pytest.fixture
+def names(admin):
+    found = [unique_name("t") for _ in range(4)]
+    yield found
+    room.drop(found)
+
+
+def as_learner(monkeypatch, name, url):
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("LABAPP_LEARNER", name)
+
+
+def test_a_learner_cannot_open_or_drop_anothers_database(names, admin, monkeypatch, tmp_path):
+    alice, bob = names[:2]
+    prepared = room.prepare([alice, bob], out=tmp_path / "room.json")
+    assert json.loads((tmp_path / "room.json").read_text())["learners"][alice]["url"] == prepared[alice]["url"]
+    assert oct((tmp_path / "room.json").stat().st_mode & 0o777) == "0o600"
+    spec, _ = labs.get("lab02")
+
+    as_learner(monkeypatch, alice, prepared[alice]["url"])
+    alices = lab.Lab(spec, notebooks=tmp_path / "alice").reset()
+    alices.sql("CREATE TABLE mine (who text); INSERT INTO mine VALUES ('alice')")
+    assert alices.database == f"{alice}__lab02"
+
+    as_learner(monkeypatch, bob, prepared[bob]["url"])
+    into_alices = make_url(prepared[bob]["url"]).set(database=alices.database)
+    with pytest.raises(psycopg2.OperationalError, match="permission denied for database"):
+        psycopg2.connect(into_alices.set(drivername="postgresql").render_as_string(False),
+                         connect_timeout=5).close()
+    with pytest.raises(LabError, match="must be owner"):
+        database.drop_database(into_alices.render_as_string(False))
+    bobs = lab.Lab(spec, notebooks=tmp_path / "bob").reset()  # drops and re-creates bob's only
+    bobs.reset()
+    assert bobs.database == f"{bob}__lab02"
+
+    owners = dict(rows(admin, "SELECT datname, pg_get_userbyid(datdba) FROM pg_database"
+                              " WHERE datname IN (:a, :b)", a=alices.database, b=bobs.database))
+    assert owners == {alices.database: learners.clean(alice), bobs.database: learners.clean(bob)}
+    monkeypatch.setenv("DATABASE_URL", admin)
+    assert rows(config.database_url(alices.database), "SELECT who FROM mine") == [("alice",)]
+
+    assert room.drop([alice, bob]) == {alice: [alices.database], bob: [bobs.database]}
+    assert rows(admin, "SELECT rolname FROM pg_roles WHERE rolname IN (:a, :b)", a=alice, b=bob) == []
+
+
+def test_a_learner_name_that_is_an_administrator_changes_nothing(admin, names):
+    whoami = make_url(admin).username or "postgres"
+    with pytest.raises(LabError, match="administer this server"):
+        room.prepare([names[0], whoami])
+    assert rows(admin, "SELECT 1 FROM pg_roles WHERE rolname = :r", r=names[0]) == []
+
+
+def test_flask_room_prepare_prints_urls_without_passwords_when_it_writes_them(names, admin, tmp_path):
+    """(`flask --app labapp room`: the kit's own app has the instructor's commands, a lab's has not.)"""
+    proc = run_flask("room", "prepare", names[0], "--out", str(tmp_path / "room.json"),
+                     env={"DATABASE_URL": admin})
+    assert proc.returncode == 0, proc.output
+    password = json.loads((tmp_path / "room.json").read_text())["learners"][names[0]]["password"]
+    assert password not in proc.output and f"role {names[0]}" in proc.output
+    again = room.prepare([names[0]], out=tmp_path / "room.json")  # the handed-out URL stays valid
+    assert again[names[0]]["password"] == password
+    workspace.build(tmp_path / "lab02", labs.get("lab02")[0])
+    in_a_lab = run_flask("--help", cwd=tmp_path / "lab02", app=None)
+    assert in_a_lab.returncode == 0 and "  db " in in_a_lab.output, in_a_lab.output
+    assert "  room " not in in_a_lab.output and "  room " in run_flask("--help", env={"DATABASE_URL": admin}).output
+
+
+# -- the instructor's live view ------------------------------------------------------
+
+def test_progress_shows_each_learner_where_they_are(names, admin, monkeypatch, tmp_path, chain):
+    """Three learners of lab 01: not started; set up, no exercise done; exercise 1
+    done. The table comes from lab 01's own self-check cells."""
+    absent, idle, halfway = names = names[:3]
+    spec, _ = labs.get("lab01")
+    for name, target in ((idle, None), (halfway, "0002")):
+        copy = lab.Lab(spec, notebooks=tmp_path / name / "notebooks", learner=learners.clean(name))
+        if target:
+            chain("lab01", copy.workspace)  # lab 01's end state: models.py, migrations/
+        else:
+            copy.reset()
+        database.create_database(copy.url)
+        if target:
+            upgrade = run_flask("db", "upgrade", target, cwd=copy.workspace, app=None,
+                                env={"LABAPP_DATABASE": copy.database, "DATABASE_URL": admin})
+            assert upgrade.returncode == 0, upgrade.output
+    ours = "SELECT datname FROM pg_database WHERE datname ~ :p ORDER BY 1"
+    before = rows(admin, ours, p="^(" + "|".join(names) + ")")
+
+    runner = create_app({"SQLALCHEMY_DATABASE_URI": admin}).test_cli_runner()
+    shown = runner.invoke(args=["room", "progress", "--json", "--labs", "lab01", "--learners",
+                                ",".join(names), "--notebooks", str(tmp_path / "{learner}" / "notebooks")])
+    assert shown.exit_code == 0, shown.output
+    found = json.loads(shown.output)
+    states = {name: [e["state"] for e in found[name]["lab01"]] for name in names}
+    assert states == {absent: ["not started"] * 2, idle: ["hint", "hint"],
+                      halfway: ["passed", "hint"]}, found
+    assert found[idle]["lab01"][0]["hint"].startswith("add `phone")
+    assert rows(admin, ours, p="^(" + "|".join(names) + ")") == before  # the checks made none
+
+    shown = progress.table(found).splitlines()
+    assert shown[0].split() == ["learner", "01.1", "01.2"]
+    assert {line.split()[0]: line.split()[1:] for line in shown[1:4]} == {
+        absent: ["·", "·"], idle: ["❌", "❌"], halfway: ["✅", "❌"]}
+
+
+def test_progress_reads_and_never_writes(names, admin, tmp_path):
+    """The checks' connections are read-only: a check that tried to write would fail."""
+    spec, _ = labs.get("lab02")
+    copy = lab.Lab(spec, notebooks=tmp_path / names[0] / "notebooks", learner=learners.clean(names[0])).reset()
+    proc = run_flask("createdb", cwd=copy.workspace, app=None,
+                     env={"PGOPTIONS": progress.READ_ONLY,
+                          "LABAPP_DATABASE": copy.database + "_x", "DATABASE_URL": admin})
+    assert proc.returncode == 1 and "read-only transaction" in proc.output, proc.output
