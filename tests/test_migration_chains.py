@@ -168,6 +168,16 @@ def test_lab01_ends_with_the_revision_later_labs_start_from(chain_folder):
     assert lab01[name] == starter[name]
 
 
+def test_lab01_ends_with_the_alembic_ini_later_labs_start_from(chain_folder):
+    """Lab 01's own edit of its generated alembic.ini (two `lab01.edit` cells) is
+    the one labapp.workspace.QUIET_LOGGERS gives labs 02-06: the same file."""
+    lab01 = chains.tracked(chain_folder("lab01"))
+    starter = chains.tracked(chain_folder("starter"))
+    name = "migrations/alembic.ini"
+    assert "qualname = alembic.runtime.plugins" in lab01[name]
+    assert lab01[name] == starter[name]
+
+
 @pytest.mark.parametrize("name", [lab.name for lab in chains.chained()])
 def test_no_patch_holds_a_generated_file(name):
     """Flask-Migrate's generated files (env.py, alembic.ini, script.py.mako,
