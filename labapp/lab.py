@@ -205,7 +205,9 @@ def _close_sql_sessions():
     except ImportError:
         return
     for session in Connection.connections.values():
-        session.internal_connection.close()
+        # closed without the ROLLBACK a close sends, which fails on a session already ended
+        session.internal_connection.invalidate()
+        session.internal_connection.engine.dispose()
     Connection.connections.clear()
     Connection.current = None
 
