@@ -70,8 +70,9 @@ def libpq_environment(url):
     if url.get_backend_name() != "postgresql":
         return {}
     host = url.query.get("host") or url.host  # the embedded server: a socket folder
-    found = {"PGHOST": host if isinstance(host, str) else (host or [None])[0],
-             "PGPORT": str(url.port or 5432), "PGUSER": url.username,
+    if isinstance(host, tuple):  # ?host=a&host=b: libpq takes them as one list
+        host = ",".join(host)
+    found = {"PGHOST": host, "PGPORT": str(url.port or 5432), "PGUSER": url.username,
              "PGPASSWORD": url.password, "PGDATABASE": url.database,
              "PGSSLMODE": url.query.get("sslmode")}
     return {name: value for name, value in found.items() if value}
