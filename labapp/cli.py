@@ -227,6 +227,8 @@ def _reporting(command):
 
     @functools.wraps(command.callback)
     def callback(*args, **kwargs):
+        if kwargs.get("sql"):  # offline: SQL printed, no connection, nothing to report
+            return command.callback(*args, **kwargs)
         app = click.get_current_context().ensure_object(ScriptInfo).load_app()
         # `flask db -d DIR upgrade` (the group's option) or `flask db upgrade -d DIR`
         directory = (kwargs.get("directory") or getattr(g, "directory", None)

@@ -64,6 +64,21 @@ def _connection_hint(reason):
     return ""
 
 
+def libpq_environment(url):
+    """The PG* variables that point a libpq client (`psql`, `pg_dump`) at `url`'s
+    database as the app sees it: {} for a server that is not PostgreSQL."""
+    url = make_url(url)
+    if url.get_backend_name() != "postgresql":
+        return {}
+    host = url.query.get("host") or url.host  # the embedded server: a socket folder
+    if isinstance(host, tuple):  # ?host=a&host=b: libpq takes them as one list
+        host = ",".join(host)
+    found = {"PGHOST": host, "PGPORT": str(url.port or 5432), "PGUSER": url.username,
+             "PGPASSWORD": url.password, "PGDATABASE": url.database,
+             "PGSSLMODE": url.query.get("sslmode")}
+    return {name: value for name, value in found.items() if value}
+
+
 def quick_engine(url):
     """An engine for a few statements: no pool, and a server that does not answer
     fails in seconds (SQLite takes no connect timeout)."""

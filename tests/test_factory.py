@@ -55,3 +55,13 @@ def test_models_module_is_chosen_by_the_caller(db_url):
     app = create_app({"SQLALCHEMY_DATABASE_URI": db_url})
     assert {"contacts", "deals", "contact_events"} <= set(db.metadata.tables)
     assert app.extensions["migrate"].db is db
+
+
+def test_flask_migrate_writes_changes_in_batch_mode(db_url):
+    """Lab 01 explains the `batch_alter_table` blocks of generated revisions: Flask-Migrate
+    turns Alembic's render_as_batch on by default, and the kit keeps its default."""
+    from flask_migrate import Migrate
+
+    assert Migrate().alembic_ctx_kwargs["render_as_batch"] is True
+    app = create_app({"SQLALCHEMY_DATABASE_URI": db_url})
+    assert app.extensions["migrate"].configure_args["render_as_batch"] is True

@@ -28,7 +28,7 @@ from pytest_alembic.config import Config
 from pytest_alembic.tests import default as alembic_tests
 
 import labapp
-from conftest import postgres_only
+from conftest import postgres_only, rows
 from labapp import labs, workspace
 from tools import chains
 
@@ -140,6 +140,19 @@ def test_enum_type_leak_is_caught(alembic_runner_for, chain_folder):
         alembic_tests.test_up_down_consistency(alembic_runner_for(folder))
 
 
+def test_the_fixed_downgrade_drops_enum_types_only_where_they_are(db_url):
+    """Lab 01's fix, `sa.Enum(name=...).drop(op.get_bind(), checkfirst=True)`: with
+    checkfirst a missing type is skipped; without it DROP TYPE fails."""
+    engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            sa.Enum(name="dealcurrency").drop(conn, checkfirst=True)
+        with pytest.raises(sa.exc.ProgrammingError, match="UndefinedObject"), engine.begin() as conn:
+            sa.Enum(name="dealcurrency").drop(conn)
+    finally:
+        engine.dispose()
+
+
 def test_enum_value_drift_is_caught(alembic_runner_for, chain_folder):
     """The check above would miss a new enum member without alembic_postgresql_enum:
     prove it sees one (the starter chain, plus BTC in DealCurrency's models)."""
@@ -166,6 +179,32 @@ def test_lab01_ends_with_the_revision_later_labs_start_from(chain_folder):
     starter = chains.tracked(chain_folder("starter"))
     name = "migrations/versions/0001_create_crm_tables.py"
     assert lab01[name] == starter[name]
+
+
+def test_lab01_ends_with_the_alembic_ini_later_labs_start_from(chain_folder):
+    """Lab 01's own edit of its generated alembic.ini (two `lab01.edit` cells) is
+    the one labapp.workspace.QUIET_LOGGERS gives labs 02-06: the same file."""
+    lab01 = chains.tracked(chain_folder("lab01"))
+    starter = chains.tracked(chain_folder("starter"))
+    name = "migrations/alembic.ini"
+    assert "qualname = alembic.runtime.plugins" in lab01[name]
+    assert lab01[name] == starter[name]
+
+
+def test_lab03_create_all_and_the_migrations_name_the_unique_constraint_alike(
+        alembic_runner_for, chain_folder, db_url, tmp_path):
+    """Lab 03 names the constraint in models.py, so a database built by
+    db.create_all() and one built by the migrations agree (autogenerate's model
+    comparison matches an unnamed constraint by its columns and would not notice)."""
+    folder = chain_folder("lab03")
+    query = ("SELECT conname FROM pg_constraint WHERE contype = 'u' "
+             "AND conrelid = 'deals'::regclass")
+    alembic_runner_for(folder).migrate_up_to("heads")
+    migrated = rows(db_url, query)
+    rows(db_url, "DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    with chain_app(folder / "models.py", db_url, "lab03_create_all"):
+        labapp.db.create_all()
+    assert rows(db_url, query) == migrated == [("uq_deals_contact_title",)]
 
 
 @pytest.mark.parametrize("name", [lab.name for lab in chains.chained()])

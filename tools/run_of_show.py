@@ -35,7 +35,7 @@ from tools import lab_times  # noqa: E402
 GUIDE = ROOT / "notebooks" / "INSTRUCTOR-GUIDE.md"
 ROOM_CELL_SECONDS = 2.0
 SLACK = 0.15
-KEEP = {("lab01", 1)}  # every later lab assumes a learner has typed migrate + upgrade once
+KEEP = {("lab01", 2)}  # every later lab assumes a learner has typed migrate + upgrade once
 BEGIN, END = "<!-- run-of-show: begin (python tools/run_of_show.py --write) -->", "<!-- run-of-show: end -->"
 
 
