@@ -59,7 +59,8 @@ LABS = (
     Lab("lab04", "04-Enum-Swap-DealCurrency.ipynb", "Enum swap: DealCurrency gains BTC",
         migrations=True, data=True),
     Lab("lab05", "05-Duplicate-Enum-ContactEventStatus.ipynb",
-        "Duplicate enum: ContactEventStatus", migrations=True, data=True),
+        "Duplicate enum: ContactEventStatus", migrations=True, data=True,
+        more_databases=("_fresh",)),
     Lab("lab06", "06-Migrations-In-A-Team.ipynb", "Migrations in a team",
         migrations=True, data=True, git=True),
 )

@@ -34,25 +34,56 @@ def applied(url):
         engine.dispose()
 
 
+# statements that change nothing lasting: never reported as committed work
+_READ_ONLY = ("SELECT", "SET", "SHOW", "RESET")
+
+
 @contextlib.contextmanager
 def _watched(engine):
-    """Record statements run in autocommit mode, and commits, on `engine`."""
-    seen = {"autocommit": [], "commits": 0}
+    """Watch `engine` for what reaches the database for good although no
+    revision records it: statements an autocommit_block ran, and those of a
+    transaction the block committed after the last alembic_version stamp (the
+    revision's own work before its block). Also: did any statement run in
+    autocommit mode, and was the failing one among them?"""
+    seen = {"autocommit": [], "blocks": False, "failed_outside": False}
+    in_transaction = []
 
-    def statement(conn, cursor, sql, params, context, executemany):
-        if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
-            seen["autocommit"].append(" ".join(str(sql).split()))
+    def autocommit(conn):
+        return conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+
+    def before(conn, cursor, sql, params, context, executemany):
+        if autocommit(conn):
+            seen["blocks"] = seen["failed_outside"] = True  # until it completes
+
+    def after(conn, cursor, sql, params, context, executemany):
+        text = " ".join(str(sql).split())
+        if autocommit(conn):
+            seen["failed_outside"] = False
+            if not text.upper().startswith(_READ_ONLY):
+                seen["autocommit"].append(text)
+        elif "alembic_version" in text or not text.upper().startswith(_READ_ONLY):
+            in_transaction.append(text)
 
     def commit(conn):
-        seen["commits"] += 1
+        stamps = [i for i, text in enumerate(in_transaction) if "alembic_version" in text]
+        if stamps:  # work up to the stamp belongs to a recorded revision
+            seen["autocommit"] = in_transaction[stamps[-1] + 1:]
+        else:
+            seen["autocommit"] += in_transaction
+        in_transaction.clear()
 
-    sa.event.listen(engine, "before_cursor_execute", statement)
-    sa.event.listen(engine, "commit", commit)
+    def rollback(conn):
+        in_transaction.clear()
+
+    hooks = [("before_cursor_execute", before), ("after_cursor_execute", after),
+             ("commit", commit), ("rollback", rollback)]
+    for name, hook in hooks:
+        sa.event.listen(engine, name, hook)
     try:
         yield seen
     finally:
-        sa.event.remove(engine, "before_cursor_execute", statement)
-        sa.event.remove(engine, "commit", commit)
+        for name, hook in hooks:
+            sa.event.remove(engine, name, hook)
 
 
 _BACKENDS = {"mysql": "MySQL/MariaDB", "mariadb": "MariaDB"}
@@ -92,24 +123,27 @@ def story(direction, before, after, seen, directory, backend="postgresql"):
                 f"the error stays; the database is now at {_at(after)}")
     if before is None:
         return f"The database is now at {_at(after)}"
+    committed = seen.get("autocommit", [])
+    outside = ("the failed statement ran in an autocommit_block, outside any transaction: "
+               "nothing rolled back what it left") if seen.get("failed_outside") else ""
     if before == after:
         verb = "applied" if direction == "upgrade" else "undone"
         text = f"Nothing was {verb}; the database is still at {_at(after)}"
-        if seen["autocommit"]:
-            text += f" (but its autocommit_block committed: {_shown(seen['autocommit'])})"
-        return text
+        notes = [f"but its autocommit_block committed: {_shown(committed)}"] if committed else []
+        notes += [outside] if outside else []
+        return text + (f" ({'; '.join(notes)})" if notes else "")
     if direction == "upgrade":
         moved = _between(directory, after, before)
         verb = "committed"
     else:
         moved = _between(directory, before, after)
         verb = "undone and committed"
-    why = "transaction_per_migration"
-    if seen["autocommit"]:
-        why = f"autocommit_block; it also committed: {_shown(seen['autocommit'])}"
+    why = "autocommit_block" if seen.get("blocks") else "transaction_per_migration"
+    if committed:
+        why += f"; it also committed: {_shown(committed)}"
     names = ", ".join(moved) or "part of the work"
     return (f"{names} {'was' if len(moved) <= 1 else 'were'} {verb} before the failure "
-            f"({why}); the database is now at {_at(after)}")
+            f"({why}); the database is now at {_at(after)}" + (f"; {outside}" if outside else ""))
 
 
 @contextlib.contextmanager

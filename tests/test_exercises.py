@@ -79,15 +79,11 @@ def test_every_self_check_passes_in_the_solution_and_hints_in_the_lab(solution):
 
 # -- what every lab from 01 on offers (conventions: tools/lab_times.py) ---------------
 
-# labs whose content pass (issue 12) has not landed yet; this set must end empty
-NOT_YET = {"lab04", "lab05", "lab06"}
 WITH_EXERCISES = [spec for spec in labs.LABS if spec.exercises]
 
 
 @pytest.mark.parametrize("spec", WITH_EXERCISES, ids=lambda spec: spec.name)
 def test_exercises_predictions_and_a_stated_time_that_holds(spec):
-    if spec.name in NOT_YET:
-        pytest.skip("content pass pending")
     counted = lab_times.measure(spec)
     assert counted.exercises >= 3, "at least three exercises"
     assert counted.diagnose >= 1, "at least one `**Exercise N (diagnose).**`"

@@ -137,6 +137,33 @@ def test_an_autocommit_block_in_the_failing_revision_alone(project, db_url):
     assert version(db_url) == ["0001"] and labels(db_url)[-1] == "BTC"
 
 
+def test_work_before_the_block_in_the_failing_revision_is_named(project, db_url):
+    """The block commits the failing revision's own work before it too: the line
+    names that work, although no revision records it."""
+    write(project, "0002", "0001", ADD_PHONE + ADD_BTC + FAIL)
+    proc = flask(project, "db", "upgrade")
+    assert_one_line_error(proc, "Nothing was applied; the database is still at 0001 "
+                                "(but its autocommit_block committed: "
+                                "ALTER TABLE contacts ADD COLUMN phone VARCHAR(30); "
+                                "UPDATE contacts SET phone = '555' and 1 more).")
+    assert version(db_url) == ["0001"] and "phone" in columns(db_url)
+    assert labels(db_url)[-1] == "BTC"
+
+
+def test_a_statement_that_fails_in_the_block_is_not_called_committed(project, db_url):
+    """ADD VALUE of a label that exists fails in the block: nothing claims it
+    committed, and the line says that nothing rolled back what it did."""
+    write(project, "0002", "0001", ADD_PHONE)
+    write(project, "0003", "0002", ADD_BTC.replace("'BTC'", "'USD'"))
+    proc = flask(project, "db", "upgrade")
+    assert_one_line_error(proc, "DuplicateObject", 'enum label "USD" already exists',
+                          "0002 was committed before the failure (autocommit_block); "
+                          "the database is now at 0002; the failed statement ran in an "
+                          "autocommit_block, outside any transaction: nothing rolled back "
+                          "what it left.")
+    assert version(db_url) == ["0002"] and "phone" in columns(db_url)
+
+
 def test_a_failed_downgrade_undid_nothing(project, db_url):
     write(project, "0002", "0001", ADD_PHONE)
     assert flask(project, "db", "upgrade").returncode == 0

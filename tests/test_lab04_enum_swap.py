@@ -1,19 +1,23 @@
 """Lab 04 (enum swap, DealCurrency gains BTC): its claims, on the real server.
 
-The chain is the lab's end state, tests/chains/lab04.patch (0002 currency
-defaults, 0003 the temporary-type swap adding BTC with a downgrade that
-refuses rows holding BTC, 0004 JPY by ADD VALUE in an autocommit block, 0005
-BTC renamed to XBT). Each test builds it into a fresh workspace and drives it
-with `flask db ...` as the notebook does, on a fresh database with the sample
-data in it.
+The chain is the lab's end state, tests/chains/lab04.patch: 0002 the team's
+recipe update_deal_enums() verbatim (BTC), 0003 a teammate's default, partial
+index and second column, 0004 the recipe again for JPY with its three fixes and
+a downgrade that refuses rows holding JPY, 0005 RENAME VALUE BTC -> XBT, 0006
+CHF by ADD VALUE in an autocommit block, 0007 SGD as alembic-postgresql-enum
+wrote it (made safe both ways by the exercises). The tests drive it with
+`flask db ...` as the notebook does, on a fresh database with the sample data.
 """
 import pytest
 import sqlalchemy as sa
 
 from conftest import ROOT, postgres_only, rows, run_flask
-from labapp import labs, workspace
+from labapp import labs, observatory, workspace
 
 OLD = ["USD", "EUR", "AED", "GBP"]
+HEAD = OLD + ["XBT", "JPY", "CHF", "SGD"]
+PARTIAL_INDEX = ("CREATE INDEX ix_deals_usd_amount ON public.deals USING btree (amount)"
+                 " WHERE (currency = 'USD'::dealcurrency)")
 
 pytestmark = [postgres_only,
               pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")]
@@ -30,10 +34,20 @@ def ok(folder, *args):
     return proc.output
 
 
-def labels(url, type_name="dealcurrency"):
+def failure(folder, *args):
+    """The one `Error:` line of a command that must fail."""
+    proc = flask(folder, *args)
+    assert proc.returncode == 1, proc.output
+    [line] = [line for line in proc.output.splitlines() if "Error: " in line]
+    return line
+
+
+def labels(url, type_name="dealcurrency", schema="public"):
     return [label for (label,) in rows(
         url, "SELECT e.enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid"
-             " WHERE t.typname = :t ORDER BY e.enumsortorder", t=type_name)]
+             " JOIN pg_namespace n ON n.oid = t.typnamespace"
+             " WHERE t.typname = :t AND n.nspname = :s ORDER BY e.enumsortorder",
+        t=type_name, s=schema)]
 
 
 def version(url):
@@ -42,8 +56,15 @@ def version(url):
 
 def snapshot(url):
     """Every row of contacts and deals, currencies as text: equal means no row changed."""
-    return (rows(url, "SELECT id, name, email, preferred_currency::text FROM contacts ORDER BY id"),
+    preferred = "preferred_currency::text" if "preferred_currency" in columns(url, "contacts") \
+        else "NULL"
+    return (rows(url, f"SELECT id, name, email, {preferred} FROM contacts ORDER BY id"),
             rows(url, "SELECT id, contact_id, title, amount, currency::text FROM deals ORDER BY id"))
+
+
+def columns(url, table):
+    return [c for (c,) in rows(url, "SELECT column_name FROM information_schema.columns"
+                                    " WHERE table_schema = 'public' AND table_name = :t", t=table)]
 
 
 def filenode(url, table):
@@ -54,6 +75,15 @@ def currency_columns(url):
     return rows(url, "SELECT table_name, column_name, udt_name, column_default"
                      " FROM information_schema.columns WHERE table_schema = current_schema()"
                      " AND udt_name LIKE '%dealcurrency' ORDER BY 1, 2")
+
+
+def partial_index(url):
+    return rows(url, "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_deals_usd_amount'")
+
+
+def revision_file(folder, name):
+    [path] = (folder / "migrations" / "versions").glob(f"{name}_*.py")
+    return path
 
 
 def test_plain_autogenerate_misses_btc_and_the_database_rejects_it(db_url, tmp_path):
@@ -76,82 +106,194 @@ def test_plain_autogenerate_misses_btc_and_the_database_rejects_it(db_url, tmp_p
     assert check.returncode == 1 and "add_enum_value" in check.output, check.output
 
 
-def test_lab04_chain_keeps_every_row_up_and_down(db_url, chain):
-    """The lab's journey with the sample data in the tables: the swap (0003)
-    keeps every row and adds BTC; 0004 and 0005 rewrite nothing; each
-    downgrade works, and 0003's refuses while a row holds BTC."""
+def test_the_team_recipe_works_on_the_plain_schema(db_url, chain):
+    """Section 3: update_deal_enums() as the README has it adds BTC to 0001's
+    schema, rewrites deals and keeps every row; its downgrade then fails on the
+    BTC deal, rolled back (section 6: "the same puzzle")."""
     ws = chain("lab04")
-    ok(ws, "db", "upgrade", "0002")
+    recipe = revision_file(ws, "0002").read_text()
+    assert "def update_deal_enums(labels):" in recipe and "server_default" not in recipe
+    ok(ws, "db", "upgrade", "0001")
     ok(ws, "loaddata")
-    rows(db_url, "UPDATE contacts SET preferred_currency = 'GBP' WHERE id IN (1, 3)")
-    before = snapshot(db_url)
-    assert len(before[0]) == 6 and len(before[1]) == 10
-    deals_file = filenode(db_url, "deals")
+    before, deals_file = snapshot(db_url), filenode(db_url, "deals")
+    ok(ws, "db", "upgrade", "0002")
+    assert labels(db_url) == OLD + ["BTC"] and labels(db_url, "_dealcurrency") == []
+    assert snapshot(db_url) == before, "the recipe changed a row"
+    assert filenode(db_url, "deals") != deals_file, "the swap rewrites the table"
+    rows(db_url, "INSERT INTO deals (contact_id, title, amount, currency)"
+                 " VALUES (2, 'Bitcoin pilot', 0.75, 'BTC')")
+    with_btc = snapshot(db_url)
+    assert failure(ws, "db", "downgrade") == (
+        'Error: InvalidTextRepresentation: invalid input value for enum _dealcurrency: "BTC" '
+        "[SQL: ALTER TABLE deals ALTER COLUMN currency TYPE _dealcurrency USING "
+        "currency::text::_dealcurrency]. Nothing was undone; the database is still at 0002.")
+    assert snapshot(db_url) == with_btc and labels(db_url) == OLD + ["BTC"]
 
-    # 0003: the temporary-type swap
+
+@pytest.mark.parametrize("literal", [
+    "CREATE INDEX ix_usd ON deals (amount) WHERE currency = 'USD'",
+    "ALTER TABLE deals ADD CONSTRAINT ck_no_aed CHECK (currency <> 'AED')",
+], ids=["partial index", "check constraint"])
+def test_a_label_in_an_index_or_check_fails_the_cast_until_dropped(schema, db_url, literal):
+    """Section 5, trap 2: a partial index (and, the lab says, a CHECK) that names
+    a label cannot follow the column to the temporary type; dropped before the
+    swap and made again after, it does."""
+    rows(db_url, "INSERT INTO contacts (id, name, email) VALUES (1, 'A', 'a@example.com');"
+                 "INSERT INTO deals (contact_id, title, amount, currency) VALUES (1, 'd', 1, 'USD')")
+    rows(db_url, literal)
+    cast = ["CREATE TYPE _dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP', 'BTC')",
+            "ALTER TABLE deals ALTER COLUMN currency TYPE _dealcurrency"
+            " USING currency::text::_dealcurrency"]
+    with pytest.raises(sa.exc.ProgrammingError, match="operator does not exist: _dealcurrency"):
+        rows(db_url, ";".join(cast))
+    drop = ("DROP INDEX ix_usd" if literal.startswith("CREATE INDEX")
+            else "ALTER TABLE deals DROP CONSTRAINT ck_no_aed")
+    rows(db_url, ";".join([drop, *cast, literal.replace("'USD'", "'USD'::_dealcurrency")
+                                             .replace("'AED'", "'AED'::_dealcurrency")]))
+    assert rows(db_url, "SELECT currency::text FROM deals") == [("USD",)]
+
+
+def test_lab04_chain_keeps_every_row_up_and_down(db_url, chain):
+    """The lab's journey with the sample data: the fixed recipe (0004) keeps
+    every row and the default, index and second column; 0005-0007 rewrite
+    nothing; their downgrades and 0004's keep every row, and 0004's refuses
+    while a row holds JPY. (Every step down to base, on an empty database:
+    tests/test_migration_chains.py.)"""
+    ws = chain("lab04")
+    ok(ws, "db", "upgrade", "0001")
+    ok(ws, "loaddata")
     ok(ws, "db", "upgrade", "0003")
-    assert labels(db_url) == OLD + ["BTC"]
-    assert labels(db_url, "_dealcurrency") == []
+    rows(db_url, "UPDATE contacts SET preferred_currency = 'GBP' WHERE id IN (1, 3)")
+    rows(db_url, "INSERT INTO deals (contact_id, title, amount, currency)"
+                 " VALUES (2, 'Bitcoin pilot', 0.75, 'BTC')")
+    before, deals_file = snapshot(db_url), filenode(db_url, "deals")
+
+    ok(ws, "db", "upgrade", "0004")  # the recipe, fixed
+    assert labels(db_url) == OLD + ["BTC", "JPY"] and labels(db_url, "_dealcurrency") == []
     assert snapshot(db_url) == before, "the swap changed a row"
     assert currency_columns(db_url) == [
         ("contacts", "preferred_currency", "dealcurrency", None),
         ("deals", "currency", "dealcurrency", "'USD'::dealcurrency"),
     ]
-    assert filenode(db_url, "deals") != deals_file, "the swap rewrites the table"
-    [(btc_deal,)] = rows(db_url, "INSERT INTO deals (contact_id, title, amount, currency)"
-                                 " VALUES (2, 'Bitcoin pilot', 0.75, 'BTC') RETURNING id")
+    assert partial_index(db_url) == [(PARTIAL_INDEX,)]
+    assert filenode(db_url, "deals") != deals_file
     assert rows(db_url, "INSERT INTO deals (contact_id, title, amount) VALUES (1, 'x', 1)"
                         " RETURNING currency::text") == [("USD",)]  # the default survived
     rows(db_url, "DELETE FROM deals WHERE title = 'x'")
-    with_btc = snapshot(db_url)
 
-    # 0004 (ADD VALUE in an autocommit block) and 0005 (RENAME VALUE), in ONE upgrade
+    [(jpy_deal,)] = rows(db_url, "INSERT INTO deals (contact_id, title, amount, currency)"
+                                 " VALUES (4, 'Tokyo office', 3000000, 'JPY') RETURNING id")
+    refused = flask(ws, "db", "downgrade")
+    assert refused.returncode == 1
+    assert "1 row(s) of deals.currency hold a currency that revision 0003 does not know" in refused.output
+    assert version(db_url) == [("0004",)] and labels(db_url) == OLD + ["BTC", "JPY"]
+    with_jpy = snapshot(db_url)
+
+    # 0005 (RENAME VALUE), 0006 and 0007 (ADD VALUE in autocommit blocks), in ONE upgrade
     deals_file = filenode(db_url, "deals")
     ok(ws, "db", "upgrade")
-    assert version(db_url) == [("0005",)]
-    assert labels(db_url) == OLD + ["XBT", "JPY"]
-    assert rows(db_url, "SELECT currency::text FROM deals WHERE id = :id", id=btc_deal) == [("XBT",)]
+    assert version(db_url) == [("0007",)] and labels(db_url) == HEAD
+    assert rows(db_url, "SELECT currency::text FROM deals WHERE title = 'Bitcoin pilot'") == [("XBT",)]
     assert filenode(db_url, "deals") == deals_file, "ADD VALUE / RENAME VALUE rewrote deals"
     assert "No new upgrade operations detected" in ok(ws, "db", "check")
 
-    # down, one revision at a time
+    ok(ws, "db", "downgrade")  # 0007 -> 0006: the fixed sync_enum_values, index included
+    assert labels(db_url) == HEAD[:-1] and partial_index(db_url) == [(PARTIAL_INDEX,)]
+    ok(ws, "db", "downgrade")  # 0006 -> 0005: no DROP VALUE, CHF stays
+    assert labels(db_url) == HEAD[:-1]
     ok(ws, "db", "downgrade")  # 0005 -> 0004: XBT is BTC again
-    assert labels(db_url) == OLD + ["BTC", "JPY"] and snapshot(db_url) == with_btc
-    ok(ws, "db", "downgrade")  # 0004 -> 0003: the generated sync_enum_values drops JPY
-    assert labels(db_url) == OLD + ["BTC"] and snapshot(db_url) == with_btc
-    assert currency_columns(db_url)[1][3] == "'USD'::dealcurrency"
+    assert labels(db_url) == OLD + ["BTC", "JPY", "CHF"] and snapshot(db_url) == with_jpy
 
-    refused = flask(ws, "db", "downgrade")  # 0003 -> 0002 with a BTC deal: refused
-    assert refused.returncode == 1
-    assert "1 row(s) of deals.currency hold a currency that revision 0002 does not know" in refused.output
+    rows(db_url, "DELETE FROM deals WHERE id = :id", id=jpy_deal)
+    ok(ws, "db", "downgrade")  # 0004 -> 0003: the swap back (CHF goes with it)
     assert version(db_url) == [("0003",)] and labels(db_url) == OLD + ["BTC"]
-    assert snapshot(db_url) == with_btc, "a refused downgrade changed a row"
-
-    rows(db_url, "DELETE FROM deals WHERE id = :id", id=btc_deal)
-    rows(db_url, "UPDATE contacts SET preferred_currency = 'BTC' WHERE id = 2")
-    refused = flask(ws, "db", "downgrade")  # the other column counts too
-    assert refused.returncode == 1 and "contacts.preferred_currency" in refused.output, refused.output
-    rows(db_url, "UPDATE contacts SET preferred_currency = NULL WHERE id = 2")
-
-    ok(ws, "db", "downgrade")  # 0003 -> 0002: the swap back
-    assert version(db_url) == [("0002",)]
-    assert labels(db_url) == OLD and labels(db_url, "_dealcurrency") == []
-    assert snapshot(db_url) == before, "the downgrade changed a row"
+    assert snapshot(db_url) == before and partial_index(db_url) == [(PARTIAL_INDEX,)]
     assert currency_columns(db_url)[1][3] == "'USD'::dealcurrency"
 
-    ok(ws, "db", "downgrade")  # 0002 -> 0001
-    assert [c for _, c, _, _ in currency_columns(db_url)] == ["currency"]
-    assert currency_columns(db_url)[0][3] is None
-    assert len(rows(db_url, "SELECT id FROM deals")) == 10
 
-    ok(ws, "db", "downgrade")  # 0001 -> base: tables and types gone
-    assert labels(db_url) == [] and version(db_url) == []
+def test_an_autocommit_block_commits_the_revisions_before_it(db_url, chain):
+    """Section 7's release: a hand-added CHF makes 0006's ADD VALUE fail after its
+    block committed 0005; alembic_version says 0005; IF NOT EXISTS lets it through."""
+    ws = chain("lab04")
+    ok(ws, "db", "upgrade", "0004")
+    chf = revision_file(ws, "0006")
+    safe = chf.read_text()
+    assert "ADD VALUE IF NOT EXISTS 'CHF'" in safe
+    chf.write_text(safe.replace("ADD VALUE IF NOT EXISTS 'CHF'", "ADD VALUE 'CHF'"))
+    rows(db_url, "ALTER TYPE dealcurrency ADD VALUE 'CHF'")  # the on-call engineer's hotfix
+
+    line = failure(ws, "db", "upgrade")
+    assert 'DuplicateObject: enum label "CHF" already exists' in line
+    assert "0005 was committed before the failure (autocommit_block); the database is now at 0005" in line
+    assert version(db_url) == [("0005",)]
+    assert labels(db_url) == OLD + ["XBT", "JPY", "CHF"]  # 0005's rename is in
+    assert "the database is still at 0005" in failure(ws, "db", "upgrade")  # a re-run: the same
+
+    chf.write_text(safe)
     ok(ws, "db", "upgrade")
-    assert labels(db_url) == OLD + ["XBT", "JPY"]
+    assert version(db_url) == [("0007",)] and labels(db_url) == HEAD
+
+
+def test_the_generated_downgrade_of_a_new_label_forgets_the_partial_index(db_url, chain):
+    """Exercise 2's fault: alembic-postgresql-enum 1.11 renders an added label's
+    downgrade as sync_enum_values without indexes_to_recreate; with the partial
+    index of 0003 in place that downgrade fails (the lab's fix: tests above)."""
+    ws = chain("lab04")
+    revision_file(ws, "0007").unlink()
+    ok(ws, "db", "upgrade")
+    ok(ws, "db", "migrate", "-m", "deal currency sgd", "--rev-id", "0007")
+    generated = revision_file(ws, "0007").read_text()
+    assert "op.add_enum_value(" in generated and "op.sync_enum_values(" in generated
+    assert "indexes_to_recreate" not in generated
+    ok(ws, "db", "upgrade")
+    line = failure(ws, "db", "downgrade")
+    assert "DependentObjectsStillExist: cannot drop operator =(dealcurrency,dealcurrency_old)" in line
+    assert "Nothing was undone; the database is still at 0007" in line
+    assert partial_index(db_url) == [(PARTIAL_INDEX,)] and labels(db_url) == HEAD
+
+
+def test_observatory_counts_rewrites_and_who_waits(schema, db_url):
+    """Section 8 and Exercise 3: the swap rewrites the table twice, renaming the
+    old type away once, ADD VALUE and RENAME VALUE not at all; the first two make
+    a reader wait behind ACCESS EXCLUSIVE, the others let it through."""
+    rows(db_url, "CREATE SCHEMA observatory;"
+                 "CREATE TYPE observatory.dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP');"
+                 "CREATE TABLE observatory.deals AS SELECT i AS id,"
+                 " ((ARRAY['USD', 'EUR', 'AED', 'GBP'])[1 + i % 4])::observatory.dealcurrency"
+                 " AS currency FROM generate_series(1, 1000) AS i")
+    o = "observatory."
+
+    def measure(*statements):
+        return observatory.measure(db_url, "test", list(statements))
+
+    swap = measure(f"CREATE TYPE {o}_dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP', 'BTC')",
+                   f"ALTER TABLE {o}deals ALTER COLUMN currency TYPE {o}_dealcurrency"
+                   f" USING currency::text::{o}_dealcurrency",
+                   f"DROP TYPE {o}dealcurrency",
+                   f"CREATE TYPE {o}dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP', 'BTC')",
+                   f"ALTER TABLE {o}deals ALTER COLUMN currency TYPE {o}dealcurrency"
+                   f" USING currency::text::{o}dealcurrency",
+                   f"DROP TYPE {o}_dealcurrency")
+    rename = measure(f"ALTER TYPE {o}dealcurrency RENAME TO _dealcurrency",
+                     f"CREATE TYPE {o}dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP', 'BTC', 'JPY')",
+                     f"ALTER TABLE {o}deals ALTER COLUMN currency TYPE {o}dealcurrency"
+                     f" USING currency::text::{o}dealcurrency",
+                     f"DROP TYPE {o}_dealcurrency")
+    add_value = measure(f"ALTER TYPE {o}dealcurrency ADD VALUE IF NOT EXISTS 'CHF'")
+    rename_value = measure(f"ALTER TYPE {o}dealcurrency RENAME VALUE 'GBP' TO 'GBX'")
+
+    assert (swap.rewrites, rename.rewrites, add_value.rewrites, rename_value.rewrites) == (2, 1, 0, 0)
+    for blocking in (swap, rename):
+        assert blocking.reader_waited
+        assert ("migration", "AccessExclusiveLock", True) in blocking.locks
+    for cheap in (add_value, rename_value):
+        assert not cheap.reader_waited and cheap.locks == []
+    assert labels(db_url, schema="observatory") == ["USD", "EUR", "AED", "GBX", "BTC", "JPY", "CHF"]
+    assert rows(db_url, "SELECT count(*) FROM observatory.deals") == [(1000,)]
 
 
 def test_a_new_label_is_unusable_until_committed(schema, db_url):
-    """Section 6: ADD VALUE inside a transaction is allowed, using the label in
+    """Section 7: ADD VALUE inside a transaction is allowed, using the label in
     that same transaction is not; committed first (autocommit), it works."""
     engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
     rows(db_url, "INSERT INTO contacts (id, name, email) VALUES (1, 'A', 'a@example.com');"
