@@ -183,7 +183,8 @@ def running_servers():
 
 def _exit_when_parent_goes():
     """End of file on stdin: the process that started us is gone (or stopped us)."""
-    sys.stdin.buffer.read()
+    while os.read(0, 4096):  # the raw fd: no lock that would hang the interpreter's exit
+        pass
     os._exit(0)
 
 
