@@ -2,9 +2,9 @@
 production WSGI server in pure Python (it runs on Windows too, where gunicorn
 does not), on 127.0.0.1 and a free port.
 
-    v1 = appserver.release(lab07, "v1")   # the workspace's app.py + models.py, frozen
-    old = appserver.start(lab07, "v1")    # serving it; old.url is http://127.0.0.1:PORT
-    old.stop()
+    v1 = appserver.deploy(lab07, "v1")    # the workspace's app.py + models.py, frozen
+                                          # as releases/v1/ and served: v1.url
+    v1.stop()                             # (release() and start() do the two halves)
     appserver.stop_all(lab07.workspace)   # every server started from that workspace
 
 Each release is a folder, `releases/<name>/`, with the code it was deployed
@@ -15,6 +15,7 @@ outlives the process that started it: its stdin is a pipe from that process,
 and it exits when the pipe closes (end of file), which happens however that
 process ends, `kill -9` included.
 """
+import json
 import logging
 import os
 import shutil
@@ -81,6 +82,11 @@ class Server:
         if self in _started:
             _started.remove(self)
 
+    def get(self, path):
+        """GET `path` from this server: its JSON answer (what a page's script would see)."""
+        with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as response:
+            return json.load(response)
+
     def last_error(self):
         """The last line of its log that names an error (what a 500 was), or None."""
         lines = self.log.read_text(errors="replace").splitlines() if self.log.exists() else []
@@ -89,6 +95,15 @@ class Server:
 
     def __repr__(self):
         return f"<Server {self.name} on {HOST} ({'running' if self.running() else 'stopped'})>"
+
+
+def deploy(lab, name):
+    """Release the workspace's code as `name` and serve it: a deploy."""
+    release(lab, name)
+    server = start(lab, name)
+    print(f"{name} serves on {HOST} (waitress, {THREADS} threads); "
+          f"its log: {folder(lab.workspace).name}/{name}.log")
+    return server
 
 
 def start(lab, name, threads=THREADS):
