@@ -247,8 +247,14 @@ class Load:
 
 class LongReport:
     """An analyst's report: one transaction that reads `deals` and then keeps
-    its ACCESS SHARE lock for `seconds` (as a slow query or an idle-in-transaction
-    session does). Started in the background; it returns once the lock is held."""
+    its ACCESS SHARE lock (as a slow query or a session left idle in
+    transaction does) until `seconds` after another session started waiting
+    for a lock on the table: the migration. So the scenario is the same however
+    long that migration's `flask` process takes to start on this machine.
+    Started in the background; it returns once the lock is held."""
+
+    WAITERS = """SELECT count(*) FROM pg_locks
+                 WHERE locktype = 'relation' AND relation = to_regclass(:table) AND NOT granted"""
 
     def __init__(self, url, seconds, table="deals"):
         import sqlalchemy as sa
@@ -264,7 +270,13 @@ class LongReport:
                     conn.execute(sa.text(f"SELECT count(*) FROM {table}"))
                     self.started = time.monotonic()
                     holding.set()
-                    conn.execute(sa.text("SELECT pg_sleep(:s)"), {"s": seconds})
+                    with self._engine.connect() as watch:
+                        deadline = time.monotonic() + MAX_SECONDS
+                        while time.monotonic() < deadline and not watch.execute(
+                                sa.text(self.WAITERS), {"table": table}).scalar():
+                            watch.rollback()  # a fresh snapshot of pg_locks each time
+                            time.sleep(0.005)
+                    time.sleep(seconds)  # idle in transaction: the lock stays
             except Exception as exc:  # shown by wait()
                 self._error = exc
             finally:
@@ -276,7 +288,7 @@ class LongReport:
         holding.wait(60)
 
     def wait(self):
-        self._thread.join(self.seconds + 60)
+        self._thread.join(self.seconds + MAX_SECONDS + 10)
         self._engine.dispose()
         if self._error:
             raise self._error
@@ -285,7 +297,8 @@ class LongReport:
 
 @contextlib.contextmanager
 def long_report(load, url, seconds):
-    """A LongReport for the block's duration, marked on `load`'s timeline."""
+    """A LongReport around the block (it ends `seconds` after the block's
+    migration began to wait for its lock), marked on `load`'s timeline."""
     report = LongReport(url, seconds)
     try:
         yield report
