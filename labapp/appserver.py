@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,17 @@ class Server:
         """GET `path` from this server: its JSON answer (what a page's script would see)."""
         with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as response:
             return json.load(response)
+
+    def post(self, path, body):
+        """POST `body` as JSON to `path`: (status, the JSON answer)."""
+        request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as exc:
+            with exc:
+                return exc.code, json.loads(exc.read() or b"null")
 
     def last_error(self):
         """The last line of its log that names an error (what a 500 was), or None."""

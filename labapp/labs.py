@@ -65,6 +65,8 @@ LABS = (
         migrations=True, data=True, git=True),
     Lab("lab07", "07-Migrate-While-The-App-Serves.ipynb", "Migrate while the app serves",
         migrations=True, data=True),
+    Lab("lab08", "08-Rename-Without-Downtime.ipynb", "Rename without downtime",
+        migrations=True, data=True),
 )
 
 

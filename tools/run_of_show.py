@@ -58,7 +58,7 @@ FORMATS = (
            labs=("lab00", "lab01", "lab04"),
            breaks={"lab01": (10, "Break")}),
     Format("day", "Full day", 480,
-           breaks={"lab02": (15, "Break"), "lab04": (60, "Lunch"), "lab06": (15, "Break")},
+           breaks={"lab02": (15, "Break"), "lab04": (45, "Lunch"), "lab06": (15, "Break")},
            opening=10, closing=10, reserve=20),
 )
 
