@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,8 +164,10 @@ def mermaid_js():
         if not shutil.which("npm"):
             sys.exit(f"make site needs npm once, to fetch {MERMAID} (it draws the diagrams)")
         NPM_CACHE.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["npm", "pack", MERMAID, "--silent", "--pack-destination", str(NPM_CACHE)],
-                       check=True, stdout=subprocess.DEVNULL)
+        with tempfile.TemporaryDirectory(dir=NPM_CACHE) as tmp:  # no half-written tarball
+            subprocess.run(["npm", "pack", MERMAID, "--silent", "--pack-destination", tmp],
+                           check=True, stdout=subprocess.DEVNULL)
+            os.replace(Path(tmp) / tarball.name, tarball)
     digest = "sha512-" + base64.b64encode(hashlib.sha512(tarball.read_bytes()).digest()).decode()
     if digest != MERMAID_INTEGRITY:
         sys.exit(f"{tarball} is not npm's {MERMAID} (its digest is {digest}): delete it and "
