@@ -60,7 +60,8 @@ $(HUB_PROXY): tools/hub/package-lock.json
 bench-room: $(STAMP) $(HUB_PROXY)
 	$(BIN)/python tools/bench_room.py $(BENCH_ROOM_ARGS)
 
-## The labs as a static HTML site in site/ (their stored outputs: nothing runs; offline).
+## The labs as a static HTML site in site/, from their stored outputs (nothing runs; the
+## pages load nothing from another host; mermaid is fetched pinned from npm once).
 site: $(STAMP)
 	$(BIN)/python tools/site.py
 
