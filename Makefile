@@ -4,6 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# A git lab's `!git commit` cells belong in the lab's own repo (its setup cell makes it).
+# Run before setup (say, after a kernel restart) they would find this clone's repo from
+# notebooks/: git looks no further up than the kit's top folder.
+export GIT_CEILING_DIRECTORIES := $(CURDIR)
+
 .PHONY: lab test test-ci bench bench-room hub site stop reset lock clean
 
 # Build .venv from the pinned lock file; redone when the pins change.
