@@ -6,6 +6,7 @@ import functools
 import html.parser
 import json
 import re
+import shutil
 import threading
 import urllib.parse
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -31,7 +32,7 @@ LOADS = {"script": "src", "link": "href", "img": "src", "iframe": "src", "source
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """The site, built once into a temporary folder (fetches mermaid once: needs npm)."""
-    if not (site_tool.NPM_CACHE / "mermaid-11.12.1.tgz").exists() and not site_tool.shutil.which("npm"):
+    if not site_tool.TARBALL.exists() and not shutil.which("npm"):
         pytest.skip("building the site fetches mermaid with npm once")
     out = tmp_path_factory.mktemp("site")
     site_tool.build(out)
@@ -199,6 +200,13 @@ def test_a_mermaid_tarball_that_is_not_npms_stops_the_build(monkeypatch, tmp_pat
     monkeypatch.setattr(site_tool, "MERMAID_INTEGRITY", "sha512-" + "A" * 86 + "==")
     with pytest.raises(SystemExit, match="is not npm's mermaid@11.12.1"):
         site_tool.build(tmp_path / "site")
+
+
+def test_the_build_empties_only_a_folder_that_holds_a_site(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(SystemExit, match="holds no site"):
+        site_tool.build(tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
 @pytest.fixture

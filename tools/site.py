@@ -45,6 +45,7 @@ MERMAID = "mermaid@11.12.1"  # nbconvert 7.17's renderer is written for mermaid 
 MERMAID_INTEGRITY = ("sha512-UlIZrRariB11TY1RtTgUWp65tphtBv4CSq7vyS2ZZ2TgoMjs2nloq+wFqxiwcxlhHU"
                      "vs7DPGgMjs2aeQxz5h9g==")
 NPM_CACHE = ROOT / ".venv" / "npm"  # fetched once, next to the Python packages
+TARBALL = NPM_CACHE / "{}-{}.tgz".format(*MERMAID.split("@"))  # what `npm pack` writes
 
 
 @dataclass
@@ -158,21 +159,19 @@ def fix_links(markdown, page, by_source, source):
 
 def mermaid_js():
     """mermaid.min.js from the pinned npm tarball, checked against MERMAID_INTEGRITY."""
-    name, version = MERMAID.rsplit("@", 1)
-    tarball = NPM_CACHE / f"{name}-{version}.tgz"
-    if not tarball.exists():
+    if not TARBALL.exists():
         if not shutil.which("npm"):
             sys.exit(f"make site needs npm once, to fetch {MERMAID} (it draws the diagrams)")
         NPM_CACHE.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=NPM_CACHE) as tmp:  # no half-written tarball
             subprocess.run(["npm", "pack", MERMAID, "--silent", "--pack-destination", tmp],
                            check=True, stdout=subprocess.DEVNULL)
-            os.replace(Path(tmp) / tarball.name, tarball)
-    digest = "sha512-" + base64.b64encode(hashlib.sha512(tarball.read_bytes()).digest()).decode()
+            os.replace(Path(tmp) / TARBALL.name, TARBALL)
+    digest = "sha512-" + base64.b64encode(hashlib.sha512(TARBALL.read_bytes()).digest()).decode()
     if digest != MERMAID_INTEGRITY:
-        sys.exit(f"{tarball} is not npm's {MERMAID} (its digest is {digest}): delete it and "
+        sys.exit(f"{TARBALL} is not npm's {MERMAID} (its digest is {digest}): delete it and "
                  "build again")
-    with tarfile.open(tarball) as tar:
+    with tarfile.open(TARBALL) as tar:
         return tar.extractfile("package/dist/mermaid.min.js").read()
 
 
@@ -185,7 +184,9 @@ def build(out=OUT):
     source = source_url()
     exporter = HTMLExporter(template_name="lab", extra_template_paths=[str(TEMPLATE)],
                             template_file="page.html.j2")
-    shutil.rmtree(out, ignore_errors=True)
+    if out.exists() and any(out.iterdir()) and not (out / "assets" / "mermaid.mjs").exists():
+        sys.exit(f"{out} is not empty and holds no site: give a new or empty folder")
+    shutil.rmtree(out, ignore_errors=True)  # no page of an earlier build survives
     (out / "assets").mkdir(parents=True)
     (out / "assets" / "mermaid.min.js").write_bytes(mermaid)
     shutil.copy(TEMPLATE / "mermaid.mjs", out / "assets" / "mermaid.mjs")
