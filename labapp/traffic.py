@@ -157,7 +157,7 @@ class Load:
         self.seconds = min(seconds, MAX_SECONDS)
         self.max_requests = min(max_requests, MAX_REQUESTS)
         self.route(*urls)
-        self._requests, self._marks = [], []
+        self._requests, self._marks, self._sent = [], [], 0
         self._lock, self._stop = threading.Lock(), threading.Event()
         self._threads, self._t0, self.report = [], None, None
 
@@ -182,9 +182,10 @@ class Load:
         for sent in itertools.count(n):
             if self._stop.is_set() or self.now() > self.seconds:
                 return
-            with self._lock:
-                if len(self._requests) >= self.max_requests:
+            with self._lock:  # take a slot first: clients never send more than the cap
+                if self._sent >= self.max_requests:
                     return
+                self._sent += 1
             urls = self.urls
             target = urls[sent % len(urls)]
             mix = self.mix
