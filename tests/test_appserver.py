@@ -128,3 +128,20 @@ def test_a_reset_stops_a_server_an_earlier_kernel_left_running(lab):
         kernel.kill()
         kernel.wait()
         kernel.stdout.close()
+
+
+def test_make_reset_stops_the_server_a_kernel_of_that_lab_left(tmp_path, monkeypatch, db_name):
+    from labapp import lab as runtime
+
+    spec = labs.Lab(db_name, "99-Test.ipynb", "a test lab")
+    monkeypatch.setattr(labs, "LABS", (*labs.LABS, spec))
+    monkeypatch.setattr(runtime, "CLONE_NOTEBOOKS", tmp_path)
+    folder = runtime.Lab(spec, notebooks=tmp_path).reset().workspace
+    kernel, server = start_kernel(types.SimpleNamespace(workspace=folder))
+    try:
+        assert runtime.main([db_name]) == 0  # what `make reset LAB=...` runs
+        assert gone(server), "make reset left the lab's app server running"
+    finally:
+        kernel.kill()
+        kernel.wait()
+        kernel.stdout.close()
