@@ -15,8 +15,8 @@ Where the minutes come from:
 An exercise runs "in the room" unless the format does not fit: then the
 longest exercises go home first (never those in KEEP: the later labs assume
 them). A format that does not fit with all its exercises at home is an
-error: drop a lab from it. Labs 07-08 join the full day as soon as they are
-in the lab registry; tests/test_run_of_show.py checks that both formats add
+error: drop a lab from it. Every registered lab is in the full day (with labs
+07-08 it fits with a 45-minute lunch); tests/test_run_of_show.py checks that both formats add
 up and that the guide shows what this prints.
 """
 import json
