@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 import types
 import urllib.request
@@ -14,8 +13,8 @@ import urllib.request
 import psutil
 import pytest
 
-from conftest import ROOT, postgres_only
-from labapp import appserver, labs, workspace
+from conftest import ROOT, SAMPLE, postgres_only
+from labapp import appserver, data, db, labs, workspace
 from labapp.errors import LabError
 
 pytestmark = postgres_only
@@ -46,7 +45,9 @@ def gone(pid, within=20):
     return False
 
 
-def test_two_releases_serve_side_by_side_each_with_its_own_code(lab):
+def test_two_releases_serve_side_by_side_each_with_its_own_code(lab, schema):
+    with schema.app_context(), db.engine.begin() as conn:
+        data.load(conn, SAMPLE)
     appserver.release(lab, "v1")
     (lab.workspace / "models.py").write_text(
         (lab.workspace / "models.py").read_text().replace("    GBP = 3\n", "    GBP = 3\n    BTC = 4\n"))
@@ -55,8 +56,8 @@ def test_two_releases_serve_side_by_side_each_with_its_own_code(lab):
     try:
         assert v1.port != v2.port and v1.url.startswith("http://127.0.0.1:")
         assert get(f"{v1.url}/api/health") == (200, {"status": "ok"})
-        assert get(f"{v2.url}/api/deals") == (200, [])
-        # v1's code does not know BTC (a 400 from the app); v2's does, the database does not (a 500)
+        assert len(get(f"{v2.url}/api/deals")[1]) == 10
+        # v1's code does not know BTC (a 400 from the app); v2's does, the database not (a 500)
         body = json.dumps({"contact_id": 1, "title": "x", "amount": "1", "currency": "BTC"}).encode()
         statuses = []
         for server in (v1, v2):
@@ -66,7 +67,8 @@ def test_two_releases_serve_side_by_side_each_with_its_own_code(lab):
                 urllib.request.urlopen(request, timeout=10)
             except urllib.error.HTTPError as exc:
                 statuses.append(exc.code)
-        assert statuses == [400, 400]  # no contact 1 yet: both refuse before the database
+        assert statuses == [400, 500]
+        assert "invalid input value for enum dealcurrency" in v2.last_error()
         assert (lab.workspace / "servers" / "v1.log").exists()
     finally:
         assert sorted(appserver.stop_all(lab.workspace)) == ["v1", "v2"]
