@@ -297,6 +297,7 @@ def _retrying(url, statements, lock_timeout="50ms", attempts=20):
 
 
 def _plain(url, statements, autocommit=False):
+    """Run `statements` (one transaction, or each on its own); the last one's rowcount."""
     import sqlalchemy as sa
 
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool,
@@ -304,9 +305,29 @@ def _plain(url, statements, autocommit=False):
     try:
         with engine.begin() as conn:
             for statement in statements:
-                conn.exec_driver_sql(statement)
+                count = conn.exec_driver_sql(statement).rowcount
+        return count
     finally:
         engine.dispose()
+
+
+# lab 08's expand: deals.name kept in step with deals.title by a trigger; its batched backfill
+SYNC_SQL = """CREATE FUNCTION deals_title_name_sync() RETURNS trigger AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        NEW.name := COALESCE(NEW.name, NEW.title);
+        NEW.title := COALESCE(NEW.title, NEW.name);
+    ELSIF NEW.title IS DISTINCT FROM OLD.title THEN
+        NEW.name := NEW.title;
+    ELSIF NEW.name IS DISTINCT FROM OLD.name THEN
+        NEW.title := NEW.name;
+    END IF;
+    RETURN NEW;
+END $$ LANGUAGE plpgsql"""
+SYNC_TRIGGER = """CREATE TRIGGER deals_title_name_sync BEFORE INSERT OR UPDATE ON deals
+    FOR EACH ROW EXECUTE FUNCTION deals_title_name_sync()"""
+BACKFILL_SQL = """UPDATE deals SET name = title WHERE id IN
+    (SELECT id FROM deals WHERE name IS NULL ORDER BY id LIMIT 5000)"""
 
 
 def _measure(urls, migrate, mix=None, report_s=None, db_url=None, after=None):
@@ -405,6 +426,33 @@ def bench_live(tmp):
             url, ["CREATE INDEX CONCURRENTLY ix_bench_amount ON deals (amount)"],
             autocommit=True), mix=writes)
         results.append((f"index, {LIVE_ROWS // 1000}k rows: plain / CONCURRENTLY", naive, safe))
+
+        # lab 08: a rename while two releases serve, in one step vs expand/contract
+        _plain(url, ["DELETE FROM deals WHERE id > 20010", "VACUUM ANALYZE deals"], autocommit=True)
+        models.write_text(models.read_text().replace("    title = db.Column(db.String(200)",
+                                                     "    name = db.Column(db.String(200)"))
+        appserver.release(lab, "v3")
+        v3 = appserver.start(lab, "v3")
+        sales = traffic.sales("USD")
+        naive = _measure([v2.url, v3.url], lambda: _plain(
+            url, ["ALTER TABLE deals RENAME COLUMN title TO name"]), mix=sales)
+        _plain(url, ["ALTER TABLE deals RENAME COLUMN name TO title"])
+        with traffic.Load(v2.url, mix=sales, clients=4) as load:
+            load.wait(0.5)
+            _plain(url, ["ALTER TABLE deals ADD COLUMN name varchar(200)", SYNC_SQL, SYNC_TRIGGER])
+            while _plain(url, [BACKFILL_SQL], autocommit=True):
+                pass
+            load.route(v2.url, v3.url)
+            load.wait(1)
+            load.route(v3.url)
+            load.wait(0.5)
+            _plain(url, ["DROP TRIGGER deals_title_name_sync ON deals",
+                         "DROP FUNCTION deals_title_name_sync()",
+                         "ALTER TABLE deals DROP COLUMN title",
+                         "ALTER TABLE deals ALTER COLUMN name SET NOT NULL"])
+            load.wait(0.5)
+        results.append(("rename, 20k rows, 2 releases: one step / expand-contract", naive,
+                        load.report))
     finally:
         appserver.stop_all(lab.workspace)
         database.drop_database(url, missing_ok=True)
