@@ -19,14 +19,18 @@ import sqlalchemy as sa
 from flask import (Blueprint, current_app, flash, jsonify, redirect, render_template, request,
                    url_for)
 
-from labapp import db
-
 bp = Blueprint("web", __name__)
 LATEST, MOST = 20, 100  # deals a page shows, and the most one API call returns
 
 
 def models():
     return current_app.extensions["labapp.models"]
+
+
+def session():
+    """The session of the Flask-SQLAlchemy this app was built with (the app's own, not a
+    module global bound at import time: a test may build an app on another instance)."""
+    return current_app.extensions["sqlalchemy"].session
 
 
 def deal_title_column():
@@ -37,7 +41,7 @@ def deal_title_column():
 
 def latest_deals(limit=LATEST):
     m = models()
-    return db.session.execute(
+    return session().execute(
         sa.select(m.Deal, m.Contact).join(m.Contact, m.Deal.contact_id == m.Contact.id)
         .order_by(m.Deal.id.desc()).limit(limit)).all()
 
@@ -69,7 +73,7 @@ def new_deal(form):
         known = ", ".join(m.DealCurrency.__members__)
         raise BadDeal(f"unknown currency {currency!r} (this app knows {known})")
     try:
-        contact = db.session.get(m.Contact, int(form.get("contact_id") or 0))
+        contact = session().get(m.Contact, int(form.get("contact_id") or 0))
     except (TypeError, ValueError):
         contact = None
     if contact is None:
@@ -86,7 +90,7 @@ def index():
 @bp.route("/contacts")
 def contacts():
     m = models()
-    rows = db.session.execute(
+    rows = session().execute(
         sa.select(m.Contact, sa.func.count(m.Deal.id))
         .outerjoin(m.Deal, m.Deal.contact_id == m.Contact.id)
         .group_by(m.Contact.id).order_by(m.Contact.name)).all()
@@ -107,11 +111,11 @@ def create_deal():
         except BadDeal as exc:
             flash(str(exc))
         else:
-            db.session.add(deal)
-            db.session.commit()
+            session().add(deal)
+            session().commit()
             flash(f"Deal {deal.id} added.")
             return redirect(url_for("web.deals"))
-    contacts = db.session.scalars(sa.select(m.Contact).order_by(m.Contact.name)).all()
+    contacts = session().scalars(sa.select(m.Contact).order_by(m.Contact.name)).all()
     return render_template("web/new_deal.html", contacts=contacts,
                            currencies=list(m.DealCurrency.__members__), form=request.form)
 
@@ -131,14 +135,14 @@ def api_create_deal():
         deal = new_deal(body)
     except BadDeal as exc:
         return jsonify(error=str(exc)), 400
-    db.session.add(deal)
-    db.session.commit()  # a database error here is the server's fault: a 500
-    return jsonify(as_json(deal, db.session.get(models().Contact, deal.contact_id))), 201
+    session().add(deal)
+    session().commit()  # a database error here is the server's fault: a 500
+    return jsonify(as_json(deal, session().get(models().Contact, deal.contact_id))), 201
 
 
 @bp.get("/api/health")
 def health():
-    db.session.execute(sa.text("SELECT 1"))
+    session().execute(sa.text("SELECT 1"))
     return jsonify(status="ok")
 
 
