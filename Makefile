@@ -6,12 +6,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: lab test test-ci bench bench-room hub stop reset lock clean
 
-# Build .venv from the pinned lock file; redone when the pins change.
+# Build .venv from the pinned lock file (uv when it can be had, else pip: INSTALLER=pip
+# to insist); redone when the pins change. A Python outside 3.11-3.13 is refused in one line.
+INSTALLER ?= auto
 $(STAMP): requirements.lock pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
-	touch $(STAMP)
+	@$(PYTHON) tools/bootstrap.py $(VENV) --installer $(INSTALLER)
+	@touch $(STAMP)
 
 venv: $(STAMP)
 
@@ -69,4 +69,4 @@ lock:
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e ' > requirements.lock
 
 clean:
-	rm -rf $(VENV) notebooks/workspaces
+	rm -rf $(VENV) .venv-bootstrap notebooks/workspaces
