@@ -57,6 +57,7 @@ def test_smoke_subset_on_another_python(version):
     top = Path(tempfile.mkdtemp(prefix=f"py{version}-", dir="/tmp"))
     env = make_sandbox(top)
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"
+    env["LABAPP_PGDATA"] = str(top / "pgdata")  # test_factory checks the folder's name
     try:
         run = subprocess.run(
             [str(venv / "bin" / "python"), "-c", "import sys; print(sys.version.split()[0])"],
