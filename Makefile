@@ -4,7 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test test-ci bench bench-room hub stop reset lock clean
+# A git lab's `!git commit` cells belong in the lab's own repo (its setup cell makes it).
+# Run before setup (say, after a kernel restart) they would find this clone's repo from
+# notebooks/: git looks no further up than the kit's top folder.
+export GIT_CEILING_DIRECTORIES := $(CURDIR)
+
+.PHONY: lab test test-ci bench bench-room hub site stop reset lock clean
 
 # Build .venv from the pinned lock file (uv when it can be had, else pip: INSTALLER=pip
 # to insist); redone when the pins change. A Python outside 3.11-3.13 is refused in one line.
@@ -59,6 +64,11 @@ $(HUB_PROXY): tools/hub/package-lock.json
 ## How many learners one machine serves through the real hub (1, 3, 6, 10 at a learner's pace).
 bench-room: $(STAMP) $(HUB_PROXY)
 	$(BIN)/python tools/bench_room.py $(BENCH_ROOM_ARGS)
+
+## The labs as a static HTML site in site/, from their stored outputs (nothing runs; the
+## pages load nothing from another host; mermaid is fetched pinned from npm once).
+site: $(STAMP)
+	$(BIN)/python tools/site.py
 
 ## Stop the embedded PostgreSQL server (any lab or command starts it again).
 stop: $(STAMP)

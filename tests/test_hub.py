@@ -112,7 +112,9 @@ def test_three_learners_run_labs_01_and_05_at_once_through_the_hub(mode):
                 cur.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (tag + "%",))
                 found = {n for (n,) in cur.fetchall()}
             conn.close()
-            assert found == {f"{n}__{db}" for n in names for db in ("lab01_solutions", "lab05_solutions")}
+            # lab 05 keeps its _fresh sibling (the empty database it upgrades from base to head)
+            dbs = ("lab01_solutions", "lab05_solutions", "lab05_solutions_fresh")
+            assert found == {f"{n}__{db}" for n in names for db in dbs}
 
         assert hub.leftovers() == [], "processes outlived the hub"
     finally:

@@ -158,3 +158,16 @@ def test_a_lab_error_in_a_cell_shows_as_one_line(monkeypatch, capsys):
     finally:
         shell.set_custom_exc((), None)
         InteractiveShell.clear_instance()
+
+
+def test_a_git_cell_run_before_its_setup_cell_cannot_commit_into_the_kit():
+    """Lab 03's and 06's `!git` cells run in the lab's own repo. Before the setup cell makes it
+    (a restarted kernel, cells run out of order) their folder is notebooks/, inside this clone:
+    under `make lab` and `make test` git does not look up from there."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git clone")
+    shown = subprocess.run(
+        ["make", "-s", "--no-print-directory", "-C", str(ROOT), "--eval",
+         "git-in-notebooks: ; @cd notebooks && git rev-parse --show-toplevel", "git-in-notebooks"],
+        capture_output=True, text=True)
+    assert shown.returncode != 0 and "not a git repository" in shown.stderr, shown

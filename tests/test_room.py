@@ -94,10 +94,10 @@ def test_flask_room_prepare_prints_urls_without_passwords_when_it_writes_them(na
 
 def test_progress_shows_each_learner_where_they_are(names, admin, monkeypatch, tmp_path, chain):
     """Three learners of lab 01: not started; set up, no exercise done; exercise 1
-    done. The table comes from lab 01's own self-check cells."""
+    done (its revision 0003 applied). The table comes from lab 01's own self-check cells."""
     absent, idle, halfway = names = names[:3]
     spec, _ = labs.get("lab01")
-    for name, target in ((idle, None), (halfway, "0002")):
+    for name, target in ((idle, None), (halfway, "0003")):
         copy = lab.Lab(spec, notebooks=tmp_path / name / "notebooks", learner=learners.clean(name))
         if target:
             chain("lab01", copy.workspace)  # lab 01's end state: models.py, migrations/
@@ -117,15 +117,16 @@ def test_progress_shows_each_learner_where_they_are(names, admin, monkeypatch, t
     assert shown.exit_code == 0, shown.output
     found = json.loads(shown.output)
     states = {name: [e["state"] for e in found[name]["lab01"]] for name in names}
-    assert states == {absent: ["not started"] * 2, idle: ["hint", "hint"],
-                      halfway: ["passed", "hint"]}, found
-    assert found[idle]["lab01"][0]["hint"].startswith("add `phone")
+    assert states == {absent: ["not started"] * 3, idle: ["hint"] * 3,
+                      halfway: ["passed", "hint", "hint"]}, found
+    assert found[idle]["lab01"][0]["hint"].startswith("run the three cells above")
+    assert found[halfway]["lab01"][1]["hint"].startswith("add `phone")
     assert rows(admin, ours, p="^(" + "|".join(names) + ")") == before  # the checks made none
 
     shown = progress.table(found).splitlines()
-    assert shown[0].split() == ["learner", "01.1", "01.2"]
+    assert shown[0].split() == ["learner", "01.1", "01.2", "01.3"]
     assert {line.split()[0]: line.split()[1:] for line in shown[1:4]} == {
-        absent: ["·", "·"], idle: ["❌", "❌"], halfway: ["✅", "❌"]}
+        absent: ["·"] * 3, idle: ["❌"] * 3, halfway: ["✅", "❌", "❌"]}
 
 
 def test_progress_reads_and_never_writes(names, admin, tmp_path):

