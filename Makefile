@@ -81,4 +81,4 @@ lock:
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e ' > requirements.lock
 
 clean:
-	rm -rf $(VENV) .venv-bootstrap notebooks/workspaces
+	rm -rf $(VENV) .venv-bootstrap .venv-3.* notebooks/workspaces

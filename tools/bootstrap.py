@@ -13,6 +13,7 @@
 One line says which installer it used. Written for any Python 3, so that an
 old one gets the one-line refusal and not a SyntaxError.
 """
+import argparse
 import os
 import shutil
 import subprocess
@@ -88,21 +89,22 @@ def with_pip(venv):
     return run(install + ["-r", LOCK]) and run(install + ["--no-deps", "-e", ROOT])
 
 
-def main(argv):
+def main():
     check_python()
-    venv = argv[0] if argv and not argv[0].startswith("--") else ".venv"
-    installer = argv[argv.index("--installer") + 1] if "--installer" in argv else "auto"
-    name = os.path.relpath(os.path.abspath(venv))
-    start = time.time()
-    uv, how = find_uv() if installer != "pip" else (None, "pip asked for")
+    parser = argparse.ArgumentParser(description="Build the kit's venv from requirements.lock.")
+    parser.add_argument("venv", nargs="?", default=".venv")
+    parser.add_argument("--installer", choices=("auto", "uv", "pip"), default="auto")
+    options = parser.parse_args()
+    venv, name, start = options.venv, os.path.relpath(os.path.abspath(options.venv)), time.time()
+    uv, how = find_uv() if options.installer != "pip" else (None, "pip asked for")
     if uv:
         print("%s: installing requirements.lock with %s" % (name, how), flush=True)
         if with_uv(uv, venv):
             return print_done(name, start)
-        if installer == "uv":
+        if options.installer == "uv":
             sys.exit("%s: uv failed (see above)" % name)
         how = "uv failed"
-    elif installer == "uv":
+    elif options.installer == "uv":
         sys.exit("%s: %s" % (name, how))
     print("%s: installing requirements.lock with pip (%s)" % (name, how), flush=True)
     if not with_pip(venv):
@@ -115,4 +117,4 @@ def print_done(name, start):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()
