@@ -5,7 +5,9 @@ How the kit is built
 Three rooms, and what flows between them:
 
 * ``labapp/`` is the app and everything the labs call.
-  - the CRM: ``create_app`` (below), ``config`` (which database), ``models``;
+  - the CRM: ``create_app`` (below), ``config`` (which database), ``models``,
+    ``web`` (its pages and JSON API; templates/), served as in production by
+    ``appserver`` (waitress) and driven by ``traffic`` (a load generator);
   - its ``flask`` commands: ``cli`` (createdb, loaddata, replay-production, and
     ``flask db`` with a failure line that says what was committed), backed by
     ``database``, ``data``, ``replay`` + ``gitrepo``, and ``pgserver`` (the
@@ -50,7 +52,7 @@ migrate = Migrate()
 def create_app(test_config=None, models="labapp.models"):
     """Build the app. `models` names the module that defines the tables:
     the kit's own `labapp.models`, or a lab workspace's `models.py`."""
-    from labapp import cli, config
+    from labapp import cli, config, web
 
     # instance/ (where a relative sqlite:/// file goes) in the folder `flask` runs in:
     # a lab's workspace, which its setup cell resets, not the kit's install folder
@@ -65,7 +67,7 @@ def create_app(test_config=None, models="labapp.models"):
     db.init_app(app)
     # compare_type: let autogenerate notice column type changes too
     migrate.init_app(app, db, compare_type=True)
-    importlib.import_module(models)
+    web.init_app(app, importlib.import_module(models))  # the pages and the API
     cli.register_migration_commands(app)  # after Flask-Migrate's: ours replace its `db`
     if models == "labapp.models":  # the kit's own app (`flask --app labapp`), not a lab's:
         app.cli.add_command(cli.room_group)  # the instructor's commands

@@ -64,7 +64,11 @@ class Lab:
 
     def reset(self):
         """The lab's databases dropped (its own re-created if the lab starts with
-        one) and its workspace rebuilt."""
+        one) and its workspace rebuilt, after stopping any app server an earlier
+        run of the lab left serving from it (labapp.appserver)."""
+        from labapp import appserver
+
+        appserver.stop_all(self.workspace)
         for suffix in self.spec.more_databases:
             database.drop_database(self.sibling(suffix).url, missing_ok=True)
         database.drop_database(self.url, missing_ok=True)

@@ -63,6 +63,10 @@ LABS = (
         more_databases=("_fresh",)),
     Lab("lab06", "06-Migrations-In-A-Team.ipynb", "Migrations in a team",
         migrations=True, data=True, git=True),
+    Lab("lab07", "07-Migrate-While-The-App-Serves.ipynb", "Migrate while the app serves",
+        migrations=True, data=True),
+    Lab("lab08", "08-Rename-Without-Downtime.ipynb", "Rename without downtime",
+        migrations=True, data=True),
 )
 
 

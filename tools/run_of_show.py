@@ -15,8 +15,8 @@ Where the minutes come from:
 An exercise runs "in the room" unless the format does not fit: then the
 longest exercises go home first (never those in KEEP: the later labs assume
 them). A format that does not fit with all its exercises at home is an
-error: drop a lab from it. Labs 07-08 join the full day as soon as they are
-in the lab registry; tests/test_run_of_show.py checks that both formats add
+error: drop a lab from it. Every registered lab is in the full day (with labs
+07-08 it fits with a 45-minute lunch); tests/test_run_of_show.py checks that both formats add
 up and that the guide shows what this prints.
 """
 import json
@@ -58,7 +58,7 @@ FORMATS = (
            labs=("lab00", "lab01", "lab04"),
            breaks={"lab01": (10, "Break")}),
     Format("day", "Full day", 480,
-           breaks={"lab02": (15, "Break"), "lab04": (60, "Lunch"), "lab06": (15, "Break")},
+           breaks={"lab02": (15, "Break"), "lab04": (45, "Lunch"), "lab06": (15, "Break")},
            opening=10, closing=10, reserve=20),
 )
 

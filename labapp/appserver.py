@@ -1,0 +1,234 @@
+"""The app served as in production, in the background of a lab: waitress, a
+production WSGI server in pure Python (it runs on Windows too, where gunicorn
+does not), on 127.0.0.1 and a free port.
+
+    v1 = appserver.deploy(lab07, "v1")    # the workspace's app.py + models.py, frozen
+                                          # as releases/v1/ and served: v1.url
+    v1.stop()                             # (release() and start() do the two halves)
+    appserver.stop_all(lab07.workspace)   # every server started from that workspace
+
+Each release is a folder, `releases/<name>/`, with the code it was deployed
+with, so two versions can serve side by side (a rolling deploy). A server's
+log and pidfile are in the workspace's `servers/` folder: the lab's setup cell
+and `make reset` stop whatever an earlier run left there. And a server never
+outlives the process that started it: its stdin is a pipe from that process,
+and it exits when the pipe closes (end of file), which happens however that
+process ends, `kill -9` included.
+"""
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from labapp.errors import LabError
+
+HOST = "127.0.0.1"
+THREADS = 8        # waitress's worker threads: requests served at once
+START_TIMEOUT = 30  # seconds for a server to answer /api/health
+RELEASE_FILES = ("app.py", "models.py")
+_started = []      # the servers this process started, still running
+
+
+def folder(workspace):
+    """Where a workspace's servers keep their pidfiles, port files and logs."""
+    return Path(workspace) / "servers"
+
+
+def release(lab, name):
+    """Freeze the workspace's app.py and models.py as release `name`
+    (releases/<name>/, replaced if it exists); its path."""
+    target = Path(lab.workspace) / "releases" / name
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for file in RELEASE_FILES:
+        shutil.copyfile(Path(lab.workspace) / file, target / file)
+    return target
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen
+    log: Path
+
+    @property
+    def url(self):
+        return f"http://{HOST}:{self.port}"
+
+    def running(self):
+        return self.process.poll() is None
+
+    def stop(self, timeout=10):
+        """Close its stdin (it exits by itself), or end it if it does not."""
+        if self.process.stdin and not self.process.stdin.closed:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        for suffix in (".pid", ".port"):
+            self.log.with_suffix(suffix).unlink(missing_ok=True)
+        if self in _started:
+            _started.remove(self)
+
+    def get(self, path):
+        """GET `path` from this server: its JSON answer (what a page's script would see)."""
+        with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as response:
+            return json.load(response)
+
+    def post(self, path, body):
+        """POST `body` as JSON to `path`: (status, the JSON answer)."""
+        request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as exc:
+            with exc:
+                return exc.code, json.loads(exc.read() or b"null")
+
+    def last_error(self):
+        """The last line of its log that names an error (what a 500 was), or None."""
+        lines = self.log.read_text(errors="replace").splitlines() if self.log.exists() else []
+        found = [line for line in lines if "Error:" in line or line.startswith("Error")]
+        return found[-1].strip() if found else None
+
+    def __repr__(self):
+        return f"<Server {self.name} on {HOST} ({'running' if self.running() else 'stopped'})>"
+
+
+def deploy(lab, name):
+    """Release the workspace's code as `name` and serve it: a deploy."""
+    release(lab, name)
+    server = start(lab, name)
+    print(f"{name} serves on {HOST} (waitress, {THREADS} threads); "
+          f"its log: {folder(lab.workspace).name}/{name}.log")
+    return server
+
+
+def start(lab, name, threads=THREADS):
+    """Serve release `name` of the lab (see release()) in the background; returns
+    once it answers /api/health."""
+    workspace = Path(lab.workspace)
+    code = workspace / "releases" / name
+    if not (code / "app.py").exists():
+        raise LabError(f"no release {name!r}: make it first with appserver.release(lab, {name!r})")
+    run = folder(workspace)
+    run.mkdir(exist_ok=True)
+    stop_all(workspace, only=name)
+    log = run / f"{name}.log"
+    port_file = log.with_suffix(".port")
+    port_file.unlink(missing_ok=True)
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "labapp.appserver", str(port_file), str(threads)],
+            cwd=code, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT)
+    log.with_suffix(".pid").write_text(str(process.pid))
+    server = Server(name, 0, process, log)
+    _started.append(server)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if not server.running():
+            server.stop()
+            tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(empty log)"]
+            raise LabError(f"app server {name!r} exited at start: {tail[0]}")
+        if not server.port and port_file.exists() and port_file.read_text().strip():
+            server.port = int(port_file.read_text())
+        if server.port and _healthy(server.url):
+            return server
+        time.sleep(0.05)
+    server.stop()
+    raise LabError(f"app server {name!r} did not answer in {START_TIMEOUT} s: see {log}")
+
+
+def _healthy(url):
+    try:
+        with urllib.request.urlopen(f"{url}/api/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def stop_all(workspace, only=None):
+    """Stop every server started from `workspace` (by this process or, from its
+    pidfile, by an earlier kernel); the names stopped."""
+    run = folder(workspace)
+    stopped = []
+    for server in [s for s in _started if s.log.parent == run and only in (None, s.name)]:
+        server.stop()
+        stopped.append(server.name)
+    for pidfile in sorted(run.glob("*.pid")) if run.exists() else []:
+        if only not in (None, pidfile.stem):
+            continue
+        _end(pidfile)
+        pidfile.unlink(missing_ok=True)
+        pidfile.with_suffix(".port").unlink(missing_ok=True)
+        stopped.append(pidfile.stem)
+    return stopped
+
+
+def _end(pidfile):
+    """End the server a pidfile names, if that pid is still one of ours."""
+    import psutil
+
+    try:
+        process = psutil.Process(int(pidfile.read_text()))
+        if "labapp.appserver" not in " ".join(process.cmdline()):
+            return  # the pid was reused by another program
+        process.terminate()
+        process.wait(10)
+    except (ValueError, psutil.NoSuchProcess):
+        return
+    except psutil.TimeoutExpired:
+        process.kill()
+
+
+def running_servers():
+    """The pids of every app server process on this machine (for tests)."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        if "labapp.appserver" in " ".join(process.info["cmdline"] or []):
+            found.append(process.info["pid"])
+    return found
+
+
+# -- the server process: python -m labapp.appserver PORTFILE THREADS (cwd: the release) --
+
+def _exit_when_parent_goes():
+    """End of file on stdin: the process that started us is gone (or stopped us)."""
+    while os.read(0, 4096):  # the raw fd: no lock that would hang the interpreter's exit
+        pass
+    os._exit(0)
+
+
+def serve(port_file, threads):
+    import waitress
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    threading.Thread(target=_exit_when_parent_goes, daemon=True).start()
+    sys.path.insert(0, os.getcwd())
+    from app import app  # the release's app.py
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((HOST, 0))  # a free port, chosen by the system
+    Path(port_file).write_text(str(sock.getsockname()[1]))
+    waitress.serve(app, sockets=[sock], threads=threads, ident="labapp")
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], int(sys.argv[2]))
