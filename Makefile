@@ -11,12 +11,12 @@ export GIT_CEILING_DIRECTORIES := $(CURDIR)
 
 .PHONY: lab test test-ci bench bench-room hub site stop reset lock clean
 
-# Build .venv from the pinned lock file; redone when the pins change.
+# Build .venv from the pinned lock file (uv when it can be had, else pip: INSTALLER=pip
+# to insist); redone when the pins change. A Python outside 3.11-3.13 is refused in one line.
+INSTALLER ?= auto
 $(STAMP): requirements.lock pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
-	touch $(STAMP)
+	@$(PYTHON) tools/bootstrap.py $(VENV) --installer $(INSTALLER)
+	@touch $(STAMP)
 
 venv: $(STAMP)
 
@@ -32,12 +32,14 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
 
 ## Run every test: the app, the CLI, compose, and strict nbval of every lab.
 # CI (CI=true) also runs the slow checks: every lab re-run in other orders and
-# after a killed kernel, and lab 01 in a real browser (Debian's chromium). They
+# after a killed kernel, lab 01 in a real browser (Debian's chromium), a smoke subset
+# on the other Pythons (tests/test_pythons.py), a clone at a path with a space. They
 # bring their own embedded server, so a DATABASE_URL run would only repeat them.
+# -rs: each skipped test's reason is printed (e.g. a Python this machine lacks).
 SLOW_TOO := $(and $(filter true,$(CI)),$(if $(DATABASE_URL),,yes))
 SLOW := $(if $(SLOW_TOO),,-m "not slow")
 test: $(STAMP) $(if $(SLOW_TOO),$(CHROMIUM))
-	$(BIN)/pytest -n 2 --dist loadfile $(SLOW) $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadfile -rs $(SLOW) $(PYTEST_ARGS)
 
 $(CHROMIUM):
 	$(SUDO) apt-get install -y --no-install-recommends chromium \
@@ -79,4 +81,4 @@ lock:
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e ' > requirements.lock
 
 clean:
-	rm -rf $(VENV) notebooks/workspaces
+	rm -rf $(VENV) .venv-bootstrap .venv-3.* notebooks/workspaces

@@ -155,14 +155,15 @@ _NOT_INHERITED = ("DATABASE_URL", "LABAPP_DATABASE", "FLASK_APP", "PYTEST_ADDOPT
 
 
 def make_sandbox(top):
-    """Copy the kit (labapp/, notebooks/, tests/, tools/, pyproject.toml) under `top`;
+    """Copy the kit (labapp/, notebooks/, tests/, tools/, pyproject.toml, conftest.py) under `top`;
     return the environment that imports that copy first (PYTHONPATH) and gives it
     an embedded server of its own (LABAPP_PGDATA), so runs there never touch the
     labs' databases and workspaces. Stop its server with stop_sandbox_server()."""
     ignore = shutil.ignore_patterns("workspaces", ".ipynb_checkpoints", "__pycache__")
     for folder in ("labapp", "notebooks", "tests", "tools"):
         shutil.copytree(ROOT / folder, top / folder, ignore=ignore)
-    shutil.copyfile(ROOT / "pyproject.toml", top / "pyproject.toml")
+    for name in ("pyproject.toml", "conftest.py"):  # pytest's config; nbval's paths filled in
+        shutil.copyfile(ROOT / name, top / name)
     env = {**os.environ, "PYTHONPATH": str(top), "LABAPP_PGDATA": str(top / "pg"),
            "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     for name in _NOT_INHERITED:

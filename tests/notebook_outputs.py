@@ -1,34 +1,40 @@
 """A cell's new outputs against the ones its notebook stores, judged as nbval
-judges them: the same sanitize file (tests/sanitize.cfg), the same stream
+judges them: the same sanitize file (tests/sanitize.cfg, its paths filled in
+by tools/sanitize.py for the notebooks folder that ran), the same stream
 merging and the same skipped keys (nbval's own functions where it has them).
 
 For tests that execute notebooks some other way than nbval, e.g. through a
 JupyterHub's kernel websockets (tests/test_hub.py).
 """
+import functools
+import re
 from collections import defaultdict
-from pathlib import Path
 
 import nbformat
 from nbval.plugin import coalesce_streams, get_sanitize_patterns, transform_streams_for_comparison
 
-SANITIZE = Path(__file__).resolve().parent / "sanitize.cfg"
+from tools import sanitize as sanitize_cfg
+
 # nbval's skip_compare without --nbdime
 SKIPPED = ("metadata", "traceback", "prompt_number", "output_type", "name", "execution_count",
            "application/vnd.jupyter.widget-view+json", "image/png", "image/jpeg")
-PATTERNS = get_sanitize_patterns(SANITIZE.read_text())
 
 
-def sanitize(text):
-    import re
+@functools.lru_cache
+def patterns(notebooks):
+    return get_sanitize_patterns(sanitize_cfg.text(notebooks))
 
+
+def sanitize(text, notebooks=sanitize_cfg.NOTEBOOKS):
+    """`text` as nbval compares it, for notebooks that ran in the folder `notebooks`."""
     if not isinstance(text, str):
         return text
-    for regex, replace in PATTERNS:
+    for regex, replace in patterns(notebooks):
         text = re.sub(regex, replace, text)
     return text
 
 
-def _keyed(outputs):
+def _keyed(outputs, notebooks):
     outputs = transform_streams_for_comparison(coalesce_streams(
         [nbformat.from_dict(o) for o in outputs]))
     found = defaultdict(list)
@@ -39,16 +45,17 @@ def _keyed(outputs):
             if key == "data":
                 for mime, data in value.items():
                     if mime not in SKIPPED:
-                        found[mime].append(sanitize(data))
+                        found[mime].append(sanitize(data, notebooks))
             else:
-                found[key].append(sanitize(value))
+                found[key].append(sanitize(value, notebooks))
     return dict(found)
 
 
-def difference(stored, new):
-    """None when `new` outputs match the `stored` ones as nbval would say, else
-    a short description of the first difference."""
-    want, got = _keyed(stored), _keyed(new)
+def difference(stored, new, notebooks=sanitize_cfg.NOTEBOOKS):
+    """None when `new` outputs (of a notebook that ran in the folder `notebooks`)
+    match the `stored` ones as nbval would say, else a short description of the
+    first difference."""
+    want, got = _keyed(stored, notebooks), _keyed(new, notebooks)
     if want == got:
         return None
     for key in sorted(set(want) | set(got)):

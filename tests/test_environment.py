@@ -21,7 +21,7 @@ PYPROJECT = (ROOT / "pyproject.toml").read_text()
 
 def pyproject_pins():
     """Every quoted `"name==version"` in pyproject.toml: dependencies and extras
-    (read as text: tomllib is Python 3.11+, the kit supports 3.10)."""
+    (read as text)."""
     return pins(re.findall(r'^\s*"([^"]+==[^"]+)"', PYPROJECT, flags=re.M))
 
 
@@ -44,6 +44,13 @@ def test_environment_yml_is_conda_forge_python_311_and_the_same_pins():
     assert missing == {}, "environment.yml's pip pins differ from pyproject.toml's"
 
 
-def test_python_version_agrees_with_pyproject():
-    low = re.search(r'^requires-python = ">=\s*(\d+)\.(\d+)"', PYPROJECT, flags=re.M)
-    assert low and (int(low[1]), int(low[2])) <= (3, 11)
+def test_the_supported_pythons_agree():
+    """pyproject.toml's requires-python, tools/bootstrap.py (which refuses any other
+    Python in one line) and the README name the same versions."""
+    from tools import bootstrap
+
+    versions = [f"{major}.{minor}" for major, minor in bootstrap.SUPPORTED]
+    (major, last) = bootstrap.SUPPORTED[-1]
+    assert f'requires-python = ">={versions[0]},<{major}.{last + 1}"' in PYPROJECT
+    assert f"Python {', '.join(versions[:-1])} or {versions[-1]}" in (ROOT / "README.md").read_text()
+    assert bootstrap.SUPPORTED_TEXT == f"{versions[0]}\u2013{versions[-1]}"

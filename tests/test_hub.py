@@ -93,7 +93,7 @@ def test_three_learners_run_labs_01_and_05_at_once_through_the_hub(mode):
                 for cell in cells:
                     if "nbval-ignore-output" in cell.tags:
                         continue
-                    diff = difference(cell.stored, cell.outputs)
+                    diff = difference(cell.stored, cell.outputs, learner.home / "notebooks")
                     if diff:
                         wrong.append(f"{learner.name} {notebook} cell {cell.index}: {diff[:400]}")
         assert not wrong, "\n".join(wrong[:10]) + f"\n... {len(wrong)} cells wrong\n{log}"

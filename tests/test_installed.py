@@ -18,6 +18,7 @@ import pytest
 
 from conftest import BIN, ROOT
 from labapp import notebooks, pgserver
+from tools import sanitize
 
 as_root = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
                              reason="the wheel changes permissions only as root")
@@ -131,7 +132,8 @@ def test_a_wheel_installed_kit_runs_a_lab_from_a_learners_copy(top):
     try:
         run = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval",
                               "--nbval-current-env", "--nbval-sanitize-with",
-                              str(ROOT / "tests" / "sanitize.cfg"), "00-Welcome.ipynb"],
+                              str(sanitize.write(home / "sanitize.cfg", home / "labs")),
+                              "00-Welcome.ipynb"],
                              cwd=home / "labs", env=env, capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stdout[-3000:]
         assert (home / "labs" / "workspaces" / "lab00" / "app.py").exists()

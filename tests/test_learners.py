@@ -20,6 +20,7 @@ from conftest import BIN, ROOT, rows, unique_name
 from labapp import config, database, lab, labs, learners
 from labapp.errors import LabError
 from notebook_outputs import sanitize
+from tools import sanitize as sanitize_cfg
 
 
 def test_clean_names_are_safe_and_short():
@@ -126,7 +127,8 @@ def learner_run(top, name, url, notebooks):
         env.pop(var, None)
     return subprocess.Popen(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval",
-         "--nbval-current-env", "--nbval-sanitize-with", str(ROOT / "tests" / "sanitize.cfg"),
+         "--nbval-current-env", "--nbval-sanitize-with",
+         str(sanitize_cfg.write(home / "sanitize.cfg", home / "notebooks")),
          *[f"notebooks/{n}" for n in notebooks]],
         cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

@@ -61,7 +61,7 @@ def make_lab_command():
     line = re.sub(r"\\\n\s*", " ", recipe).strip()
     root = hasattr(os, "geteuid") and os.geteuid() == 0
     line = re.sub(r"\$\(if \$\(filter 0,\$\(shell id -u\)\),([^)]*)\)", r"\1" if root else "", line)
-    line = line.replace("$(JUPYTER_ARGS)", "").replace("$(BIN)", str(Path(sys.executable).parent))
+    line = line.replace("$(JUPYTER_ARGS)", "").replace("$(BIN)", shlex.quote(str(Path(sys.executable).parent)))
     assert "$(" not in line, f"unresolved make syntax in the lab recipe: {line}"
     return shlex.split(line)
 

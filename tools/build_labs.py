@@ -14,9 +14,7 @@ both are committed with outputs and nbval checks both: the self-checks print
 A re-run keeps each stored output that nbval would count as the same (equal
 under tests/sanitize.cfg), so a commit shows only the outputs that changed.
 """
-import configparser
 import copy
-import re
 import sys
 from pathlib import Path
 
@@ -24,20 +22,15 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tools import sanitize  # noqa: E402
+
 NOTEBOOKS = ROOT / "notebooks"
 SOLUTIONS = NOTEBOOKS / "solutions"
-SANITIZE = ROOT / "tests" / "sanitize.cfg"
 # sanitize.cfg sections that hide where the notebook ran (the workspace, the venv):
 # applied to the stored outputs too, so no committed notebook shows this machine's paths
 MACHINE_PATHS = ("workspace-paths", "python-warning-location")
 STUB = "# Your turn: solve the exercise above here, then run the self-check below."
-
-
-def sanitize_rules(sections=None):
-    config = configparser.ConfigParser(interpolation=None)
-    config.read(SANITIZE)
-    return [(re.compile(config[s]["regex"]), config[s]["replace"])
-            for s in (sections or config.sections())]
 
 
 def stub(solution_source):
@@ -93,8 +86,8 @@ def execute(nb, path):
     previous = nbformat.read(path, as_version=4) if path.exists() else None
     NotebookClient(nb, timeout=900, kernel_name="python3", record_timing=False,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
-    rules = sanitize_rules()
-    machine = sanitize_rules(MACHINE_PATHS)
+    rules = sanitize.rules()
+    machine = sanitize.rules(sections=MACHINE_PATHS)
     old_cells = {c.get("id"): c for c in previous.cells} if previous else {}
     for cell in nb.cells:
         cell.metadata.pop("execution", None)

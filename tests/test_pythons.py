@@ -1,0 +1,73 @@
+"""The kit on this machine's other Pythons (slow: CI=true runs it).
+
+The suite itself runs on .venv's Python; here each other Python the kit
+supports (3.12, 3.13; tools/bootstrap.py SUPPORTED) gets a venv of its own,
+.venv-3.12, built by tools/bootstrap.py as `make venv` builds .venv (uv: a few
+seconds once its cache is warm), and runs a smoke subset there: the app and
+CLI tests, and lab 01's learner copy and solution under strict nbval. It runs
+in a sandbox (conftest.make_sandbox: the kit copied, an embedded server of its
+own), so it shares no database or workspace with the suite around it. A
+Python this machine does not have is skipped, and the skip line says so.
+
+A slow test rather than a Makefile step: the README's test command stays one
+pytest run (CI's .ci/run calls only that), the sandbox is the suite's own
+fixture, and xdist runs it beside the other tests.
+"""
+import glob
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, make_sandbox, stop_sandbox_server
+
+pytestmark = pytest.mark.slow
+
+SMOKE = ["tests/test_factory.py", "tests/test_cli.py",
+         "notebooks/01-First-Migration.ipynb", "notebooks/solutions/01-First-Migration.ipynb"]
+OTHERS = ["3.12", "3.13"]
+
+
+def interpreter(version):
+    """A `python3.X` that runs here: the one on PATH, or pyenv's own copy (a
+    pyenv shim runs only the versions pyenv has selected)."""
+    pyenv = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    found = [shutil.which(f"python{version}")]
+    found += sorted(glob.glob(f"{pyenv}/versions/{version}.*/bin/python{version}"), reverse=True)
+    for path in filter(None, found):
+        if subprocess.run([path, "-c", "pass"], capture_output=True).returncode == 0:
+            return path
+    return None
+
+
+@pytest.mark.parametrize("version", OTHERS)
+def test_smoke_subset_on_another_python(version):
+    python = interpreter(version)
+    if python is None:
+        pytest.skip(f"Python {version} is not on this machine: its smoke subset is not run")
+    venv = ROOT / f".venv-{version}"
+    built = subprocess.run([python, str(ROOT / "tools" / "bootstrap.py"), str(venv)], cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
+    assert built.returncode == 0, built.stdout[-3000:]
+    top = Path(tempfile.mkdtemp(prefix=f"py{version}-", dir="/tmp"))
+    env = make_sandbox(top)
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"
+    env["LABAPP_PGDATA"] = str(top / "pgdata")  # test_factory checks the folder's name
+    try:
+        run = subprocess.run(
+            [str(venv / "bin" / "python"), "-c", "import sys; print(sys.version.split()[0])"],
+            cwd=top, env=env, capture_output=True, text=True, timeout=60)
+        assert run.stdout.startswith(f"{version}."), run.stdout + run.stderr
+        run = subprocess.run([str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:xdist",
+                              *SMOKE], cwd=top, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, timeout=1200)
+        assert run.returncode == 0, run.stdout[-6000:]
+        last = run.stdout.strip().splitlines()[-1]
+        assert re.match(r"\d+ passed in ", last), last  # nothing skipped, nothing failed
+    finally:
+        stop_sandbox_server(top, env)
+        shutil.rmtree(top, ignore_errors=True)

@@ -1,0 +1,120 @@
+"""Build the kit's venv from requirements.lock (`make venv`, `make lab`):
+
+    python3 tools/bootstrap.py [VENV] [--installer auto|uv|pip]
+
+1. Refuse, in one line, a Python the lock cannot be installed on, naming one
+   on this machine that can (the lock's newest pins need 3.11; nothing is
+   checked on 3.14 yet).
+2. Install the lock, then the kit itself (editable, no dependencies), with
+   uv when it can be had: `uv` on PATH, else uv pinned from PyPI into
+   .venv-bootstrap/ (once per clone). Else, or if uv fails, with pip. One
+   lock file for both; bytecode compiled by both (pip does by default), so a
+   lab's first `flask` command is not slower.
+One line says which installer it used. Written for any Python 3, so that an
+old one gets the one-line refusal and not a SyntaxError.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+SUPPORTED = ((3, 11), (3, 12), (3, 13))
+SUPPORTED_TEXT = "3.11\u20133.13"
+UV = "uv==0.13.8"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LOCK = os.path.join(ROOT, "requirements.lock")
+BOOTSTRAP = os.path.join(ROOT, ".venv-bootstrap")  # where uv is installed when not on PATH
+QUIET = {"PIP_ROOT_USER_ACTION": "ignore", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+
+
+def runs(command):
+    """Does `command` start a Python this kit supports?"""
+    check = "import sys; sys.exit(sys.version_info[:2] not in %r)" % (SUPPORTED,)
+    try:
+        return subprocess.call([command, "-c", check], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL) == 0
+    except OSError:
+        return False
+
+
+def check_python():
+    if sys.version_info[:2] in SUPPORTED:
+        return
+    found = "%d.%d" % sys.version_info[:2]
+    usable = [p for p in ("python3.13", "python3.12", "python3.11") if runs(p)]
+    hint = ("run `make lab PYTHON=%s`" % usable[0]) if usable else "install one of them"
+    sys.exit("labapp needs Python %s; found %s (%s): %s"
+             % (SUPPORTED_TEXT, found, sys.executable, hint))
+
+
+def run(args, **env):
+    return subprocess.call(args, env=dict(os.environ, **QUIET, **env)) == 0
+
+
+def find_uv():
+    """(path to uv, how it was found), or (None, why not)."""
+    on_path = shutil.which("uv")
+    if on_path:
+        return on_path, "uv on PATH"
+    uv = os.path.join(BOOTSTRAP, "bin", "uv")
+    if not os.path.exists(uv):
+        # into a plain folder with this Python's pip when it has one (seconds),
+        # else into a venv of its own
+        if subprocess.call([sys.executable, "-m", "pip", "--version"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL) == 0:
+            run([sys.executable, "-m", "pip", "install", "--quiet", "--target", BOOTSTRAP, UV])
+        elif run([sys.executable, "-m", "venv", BOOTSTRAP]):
+            run([os.path.join(BOOTSTRAP, "bin", "python"), "-m", "pip", "install", "--quiet", UV])
+    if os.path.exists(uv):
+        return uv, UV.replace("==", " ") + " in .venv-bootstrap"
+    return None, "%s could not be installed from PyPI" % UV
+
+
+def with_uv(uv, venv):
+    python = os.path.join(venv, "bin", "python")
+    if not os.path.exists(python) and not run([uv, "venv", "--quiet", "--seed", "--python",
+                                               sys.executable, venv]):
+        return False
+    install = [uv, "pip", "install", "--quiet", "--python", python, "--compile-bytecode"]
+    return run(install + ["-r", LOCK]) and run(install + ["--no-deps", "-e", ROOT])
+
+
+def with_pip(venv):
+    python = os.path.join(venv, "bin", "python")
+    if not os.path.exists(python) and not run([sys.executable, "-m", "venv", venv]):
+        return False
+    install = [python, "-m", "pip", "install", "--quiet"]
+    return run(install + ["-r", LOCK]) and run(install + ["--no-deps", "-e", ROOT])
+
+
+def main():
+    check_python()
+    parser = argparse.ArgumentParser(description="Build the kit's venv from requirements.lock.")
+    parser.add_argument("venv", nargs="?", default=".venv")
+    parser.add_argument("--installer", choices=("auto", "uv", "pip"), default="auto")
+    options = parser.parse_args()
+    venv, name, start = options.venv, os.path.relpath(os.path.abspath(options.venv)), time.time()
+    uv, how = find_uv() if options.installer != "pip" else (None, "pip asked for")
+    if uv:
+        print("%s: installing requirements.lock with %s" % (name, how), flush=True)
+        if with_uv(uv, venv):
+            return print_done(name, start)
+        if options.installer == "uv":
+            sys.exit("%s: uv failed (see above)" % name)
+        how = "uv failed"
+    elif options.installer == "uv":
+        sys.exit("%s: %s" % (name, how))
+    print("%s: installing requirements.lock with pip (%s)" % (name, how), flush=True)
+    if not with_pip(venv):
+        sys.exit("%s: pip failed (see above)" % name)
+    return print_done(name, start)
+
+
+def print_done(name, start):
+    print("%s: ready in %.0f s" % (name, time.time() - start))
+
+
+if __name__ == "__main__":
+    main()
