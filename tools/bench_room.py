@@ -19,6 +19,7 @@ import asyncio
 import os
 import random
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -123,6 +124,9 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=14)
     args = parser.parse_args(argv)
     sizes = [int(n) for n in args.learners.split(",")]
+    # a `kill` (or a CI timeout) unwinds like Ctrl-C: the hub, the learners' servers and
+    # their embedded PostgreSQL are stopped on the way out, not left running
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     print(f"Room benchmark: {args.notebook}, think {args.think:g} s ±50% before each cell, "
           f"{'shared server' if args.shared else 'embedded server per learner'}, "
