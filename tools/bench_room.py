@@ -123,11 +123,17 @@ def main(argv=None):
                         help="a PostgreSQL URL the room shares (default: each learner's embedded server)")
     parser.add_argument("--seed", type=int, default=14)
     args = parser.parse_args(argv)
-    sizes = [int(n) for n in args.learners.split(",")]
     # a `kill` (or a CI timeout) unwinds like Ctrl-C: the hub, the learners' servers and
     # their embedded PostgreSQL are stopped on the way out, not left running
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        measure(args)
+    except KeyboardInterrupt:
+        sys.exit("bench-room: stopped; its hub and the learners' servers were stopped too")
 
+
+def measure(args):
+    sizes = [int(n) for n in args.learners.split(",")]
     print(f"Room benchmark: {args.notebook}, think {args.think:g} s ±50% before each cell, "
           f"{'shared server' if args.shared else 'embedded server per learner'}, "
           f"{psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB")
