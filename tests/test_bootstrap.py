@@ -1,0 +1,32 @@
+"""tools/bootstrap.py compiles what a lab runs and leaves LATER to compile on first use.
+
+Each of a lab's three processes (tests/lab_imports.py: JupyterLab's server, the
+kernel, the `flask` CLI) imports no package in LATER, and finds every module it
+does import compiled in .venv. (tests/test_pythons.py checks the same in the
+venvs it builds fresh for the other Pythons.)
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from tools import bootstrap
+
+
+def lab_imports(python, role):
+    run = subprocess.run([str(python), str(ROOT / "tests" / "lab_imports.py"), role], cwd=ROOT,
+                         env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"),
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("role", ["server", "kernel", "cli"])
+def test_a_lab_imports_nothing_left_for_later_and_finds_the_rest_compiled(role):
+    found = lab_imports(sys.executable, role)
+    assert "jupyter_server" in found["imported"] or "flask" in found["imported"]
+    assert sorted(set(found["imported"]) & set(bootstrap.LATER)) == []
+    assert found["uncompiled"] == []
