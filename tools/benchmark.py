@@ -1,6 +1,6 @@
 """`make bench`: where the kit's time goes, measured in one run, printed as a table.
 
-    .venv/bin/python tools/benchmark.py [--skip-venv] [--skip-suite] [--only-live]
+    .venv/bin/python tools/benchmark.py [--skip-venv] [--skip-suite] [--only-live] [--only-setup]
 
 Rows: a fresh clone to JupyterLab serving (`make lab`: .venv built with uv,
 then with pip, and their ratio; target <= 20 s with uv); the embedded server's cold and
@@ -557,12 +557,17 @@ def main():
     parser.add_argument("--skip-suite", action="store_true", help="no `make test` row")
     parser.add_argument("--only-live", action="store_true",
                         help="only the live-traffic rows of labs 07-08")
+    parser.add_argument("--only-setup", action="store_true",
+                        help="only the fresh clone -> JupyterLab rows (uv, pip)")
     options = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="lbench-", dir="/tmp"))
     print("measuring (rows appear as they finish)...", file=sys.stderr)
     try:
         if options.only_live:
             bench_live(tmp)
+            return _print(None, [], None)
+        if options.only_setup:
+            bench_setup(tmp)
             return _print(None, [], None)
         if options.skip_venv:
             row("fresh clone -> JupyterLab serving", "skipped")

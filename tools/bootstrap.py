@@ -10,7 +10,7 @@
    .venv-bootstrap/ (once per clone). Else, or if uv fails, with pip. One
    lock file for both.
 3. Bytecode is compiled, so a lab's first cells are not slower: pip compiles
-   everything (its default); after uv, compileall compiles what a lab runs
+   everything (its default); after uv, the kit compiles what a lab runs
    (JupyterLab, the kernel, the app) and leaves a third of the files, which no
    lab imports, to compile on first use: installers, the suite's, the hub's
    and the site's tools, and packages' own tests (LATER). That third was a
@@ -20,6 +20,7 @@ old one gets the one-line refusal and not a SyntaxError.
 """
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -97,11 +98,23 @@ def with_uv(uv, venv):
 
 
 def compile_what_labs_run(python):
-    """compileall (one process per core) over site-packages but LATER and tests/ folders."""
+    """Bytecode for site-packages but LATER and tests/ folders: one compile loop per core,
+    each given its share of the files up front (`compileall -j 0` hands them out one at a
+    time: 9-10 s against 5-6.5 s here)."""
     site = subprocess.check_output([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                                    text=True).strip()
-    later = r"[/\\]site-packages[/\\](%s)[/\\]|[/\\]tests[/\\]" % "|".join(LATER)
-    return run([python, "-m", "compileall", "-q", "-j", "0", "-x", later, site])
+    later = re.compile(r"[/\\]site-packages[/\\](%s)[/\\]|[/\\]tests[/\\]" % "|".join(LATER))
+    files = [os.path.join(folder, name) for folder, _, names in os.walk(site)
+             for name in names if name.endswith(".py")]
+    files = [path for path in files if not later.search(path)]
+    loop = "import compileall, sys\nfor path in sys.stdin.read().split('\\0'): compileall.compile_file(path, quiet=2)"
+    cores = os.cpu_count() or 1
+    workers = [subprocess.Popen([python, "-c", loop], stdin=subprocess.PIPE, text=True)
+               for _ in range(cores)]
+    for share, worker in enumerate(workers):
+        worker.stdin.write("\0".join(files[share::cores]))
+        worker.stdin.close()
+    return all(worker.wait() == 0 for worker in workers)
 
 
 def with_pip(venv):
