@@ -4,7 +4,9 @@ The suite itself runs on .venv's Python; here each other Python the kit
 supports (3.12, 3.13; tools/bootstrap.py SUPPORTED) gets a venv of its own,
 .venv-3.12, built by tools/bootstrap.py as `make venv` builds .venv (uv: a few
 seconds once its cache is warm), and runs a smoke subset there: the app and
-CLI tests, and lab 01's learner copy and solution under strict nbval. It runs
+CLI tests, and lab 01's learner copy and solution under strict nbval, after
+checking that the venv came with what a lab imports compiled
+(tests/test_bootstrap.py). It runs
 in a sandbox (conftest.make_sandbox: the kit copied, an embedded server of its
 own), so it shares no database or workspace with the suite around it. A
 Python this machine does not have is skipped, and the skip line says so.
@@ -24,6 +26,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, make_sandbox, stop_sandbox_server
+from test_bootstrap import lab_imports
+from tools.bootstrap import LATER
 
 pytestmark = pytest.mark.slow
 
@@ -53,6 +57,9 @@ def test_smoke_subset_on_another_python(version):
     built = subprocess.run([python, str(ROOT / "tools" / "bootstrap.py"), str(venv)], cwd=ROOT,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
     assert built.returncode == 0, built.stdout[-3000:]
+    for role in ("server", "kernel", "cli"):  # what bootstrap compiled, before the smoke runs
+        found = lab_imports(venv / "bin" / "python", role)
+        assert (sorted(set(found["imported"]) & set(LATER)), found["uncompiled"]) == ([], []), role
     top = Path(tempfile.mkdtemp(prefix=f"py{version}-", dir="/tmp"))
     env = make_sandbox(top)
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"

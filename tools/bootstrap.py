@@ -13,8 +13,7 @@
    everything (its default); after uv, the kit compiles what a lab runs
    (JupyterLab, the kernel, the app) and leaves a third of the files, which no
    lab imports, to compile on first use: installers, the suite's, the hub's
-   and the site's tools, and packages' own tests (LATER). That third was a
-   quarter of a fresh clone's wait for JupyterLab.
+   and the site's tools, and packages' own tests (LATER).
 One line says which installer it used. Written for any Python 3, so that an
 old one gets the one-line refusal and not a SyntaxError.
 """
