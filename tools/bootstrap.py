@@ -106,12 +106,13 @@ def compile_what_labs_run(python):
     files = [os.path.join(folder, name) for folder, _, names in os.walk(site)
              for name in names if name.endswith(".py")]
     files = [path for path in files if not later.search(path)]
-    loop = "import compileall, sys\nfor path in sys.stdin.read().split('\\0'): compileall.compile_file(path, quiet=2)"
+    loop = ("import compileall, os, sys\n"
+            "for path in sys.stdin.buffer.read().split(b'\\0'):\n"
+            "    path and compileall.compile_file(os.fsdecode(path), quiet=2)")
     cores = os.cpu_count() or 1
-    workers = [subprocess.Popen([python, "-c", loop], stdin=subprocess.PIPE, text=True)
-               for _ in range(cores)]
+    workers = [subprocess.Popen([python, "-c", loop], stdin=subprocess.PIPE) for _ in range(cores)]
     for share, worker in enumerate(workers):
-        worker.stdin.write("\0".join(files[share::cores]))
+        worker.stdin.write(b"\0".join(map(os.fsencode, files[share::cores])))
         worker.stdin.close()
     return all(worker.wait() == 0 for worker in workers)
 
