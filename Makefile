@@ -13,9 +13,13 @@ export GIT_CEILING_DIRECTORIES := $(CURDIR)
 
 # Build .venv from the pinned lock file (uv when it can be had, else pip: INSTALLER=pip
 # to insist); redone when the pins change. A Python outside 3.11-3.13 is refused in one line.
+# With pyenv, a `python3.12` shim runs only if pyenv has selected 3.12: ask pyenv which of
+# its versions has that command and select it for this one call.
 INSTALLER ?= auto
 $(STAMP): requirements.lock pyproject.toml
-	@$(PYTHON) tools/bootstrap.py $(VENV) --installer $(INSTALLER)
+	@$(PYTHON) -c pass 2>/dev/null || ! command -v pyenv >/dev/null \
+		|| export PYENV_VERSION=$$(pyenv whence $(PYTHON) | tail -n 1); \
+		$(PYTHON) tools/bootstrap.py $(VENV) --installer $(INSTALLER)
 	@touch $(STAMP)
 
 venv: $(STAMP)
