@@ -19,6 +19,14 @@ import sysconfig
 import tempfile
 
 
+def import_labapp():
+    """Every module of labapp, whichever a lab's cells or commands use."""
+    import labapp
+    for module in pkgutil.iter_modules(labapp.__path__):
+        __import__("labapp." + module.name)
+    return labapp
+
+
 def server(scratch):
     from jupyterlab.labapp import LabApp
 
@@ -33,9 +41,7 @@ def kernel(scratch):
 
     app = IPKernelApp.instance()
     app.initialize(["--IPKernelApp.connection_file=" + os.path.join(scratch, "kernel.json")])
-    import labapp
-    for module in pkgutil.iter_modules(labapp.__path__):
-        __import__("labapp." + module.name)
+    import_labapp()
     cells = ["%load_ext sql", "%matplotlib inline",
              "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([1, 2])\n"
              "from IPython.display import display\ndisplay(fig)"]
@@ -44,9 +50,7 @@ def kernel(scratch):
 
 
 def cli(scratch):
-    import labapp
-    for module in pkgutil.iter_modules(labapp.__path__):
-        __import__("labapp." + module.name)
+    labapp = import_labapp()
     for name in ("flask_migrate.cli", "alembic.command", "alembic.autogenerate",
                  "alembic.ddl.postgresql", "alembic.runtime.environment", "alembic_postgresql_enum",
                  "psycopg2", "sqlalchemy.dialects.postgresql.psycopg2", "waitress",
