@@ -161,3 +161,22 @@ def test_collecting_the_tests_starts_no_server(tmp_path):
     assert " tests collected" in proc.stdout
     assert not (tmp_path / "pg" / "postmaster.pid").exists()
     assert our_postgres(tmp_path / "pg") == []
+
+
+def test_a_database_url_run_stops_the_embedded_server_its_tests_started(tmp_path):
+    """With DATABASE_URL set, a test of the embedded default (test_factory) still starts the
+    embedded server: the run stops it at its end, as a run without DATABASE_URL does."""
+    env = {**os.environ, "LABAPP_PGDATA": str(tmp_path / "pgdata"),  # (test_factory checks the name)
+           "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/unused"}
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_CURRENT_TEST", "PYTEST_ADDOPTS"):
+        env.pop(name, None)
+    test = "tests/test_factory.py::test_without_database_url_the_embedded_server_is_used"
+    try:
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", test],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        assert "1 passed" in proc.stdout
+        assert (tmp_path / "pgdata" / "PG_VERSION").exists()  # the test did start it
+        assert our_postgres(tmp_path / "pgdata") == []
+    finally:
+        run("from labapp import pgserver; pgserver.stop()", tmp_path / "pgdata")
