@@ -18,6 +18,7 @@ One line says which installer it used. Written for any Python 3, so that an
 old one gets the one-line refusal and not a SyntaxError.
 """
 import argparse
+import glob
 import os
 import re
 import shutil
@@ -74,12 +75,11 @@ def find_uv():
         return on_path, "uv on PATH"
     uv = os.path.join(BOOTSTRAP, "bin", "uv")
     if not os.path.exists(uv):
-        # into a plain folder with this Python's pip when it has one (seconds),
-        # else into a venv of its own
-        if subprocess.call([sys.executable, "-m", "pip", "--version"], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL) == 0:
-            run([sys.executable, "-m", "pip", "install", "--quiet", "--target", BOOTSTRAP, UV])
-        elif run([sys.executable, "-m", "venv", BOOTSTRAP]):
+        # into a plain folder with this Python's pip (seconds), else (no pip: its error
+        # is not shown) into a venv of its own
+        subprocess.call([sys.executable, "-m", "pip", "install", "--quiet", "--target", BOOTSTRAP, UV],
+                        env=dict(os.environ, **QUIET), stderr=subprocess.DEVNULL)
+        if not os.path.exists(uv) and run([sys.executable, "-m", "venv", BOOTSTRAP]):
             run([os.path.join(BOOTSTRAP, "bin", "python"), "-m", "pip", "install", "--quiet", UV])
     if os.path.exists(uv):
         return uv, UV.replace("==", " ") + " in .venv-bootstrap"
@@ -92,29 +92,39 @@ def with_uv(uv, venv):
                                                sys.executable, venv]):
         return False
     install = [uv, "pip", "install", "--quiet", "--python", python]
-    return (run(install + ["-r", LOCK]) and run(install + ["--no-deps", "-e", ROOT])
-            and compile_what_labs_run(python))
-
-
-def compile_what_labs_run(python):
-    """Bytecode for site-packages but LATER and tests/ folders: one compile loop per core,
-    each given its share of the files up front (`compileall -j 0` hands them out one at a
-    time: 9-10 s against 5-6.5 s here)."""
+    if not run(install + ["-r", LOCK]):
+        return False
     site = subprocess.check_output([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                                    text=True).strip()
+    compiling = start_compiling(python, files_labs_run(site))
+    # the kit itself meanwhile (its editable finder is a module every start imports)
+    installed = run(install + ["--no-deps", "-e", ROOT])
+    if installed:
+        compiling += start_compiling(python, glob.glob(os.path.join(site, "__editable__*.py")))
+    return all(worker.wait() == 0 for worker in compiling) and installed
+
+
+def files_labs_run(site):
+    """The .py files under site-packages but LATER and tests/ folders."""
     later = re.compile(r"[/\\]site-packages[/\\](%s)[/\\]|[/\\]tests[/\\]" % "|".join(LATER))
     files = [os.path.join(folder, name) for folder, _, names in os.walk(site)
              for name in names if name.endswith(".py")]
-    files = [path for path in files if not later.search(path)]
+    return [path for path in files if not later.search(path)]
+
+
+def start_compiling(python, files):
+    """Compile loops, one per core (at most one per file), each given its share of
+    the files up front (`compileall -j 0` hands them out one at a time: 9-10 s
+    against 5-6.5 s here). Returns the running workers."""
     loop = ("import compileall, os, sys\n"
             "for path in sys.stdin.buffer.read().split(b'\\0'):\n"
             "    path and compileall.compile_file(os.fsdecode(path), quiet=2)")
-    cores = os.cpu_count() or 1
+    cores = max(1, min(os.cpu_count() or 1, len(files)))
     workers = [subprocess.Popen([python, "-c", loop], stdin=subprocess.PIPE) for _ in range(cores)]
     for share, worker in enumerate(workers):
         worker.stdin.write(b"\0".join(map(os.fsencode, files[share::cores])))
         worker.stdin.close()
-    return all(worker.wait() == 0 for worker in workers)
+    return workers
 
 
 def with_pip(venv):
