@@ -1,9 +1,14 @@
-"""environment.yml (conda, Binder, JupyterHub) installs what `make lab` installs."""
+"""environment.yml (conda, Binder, JupyterHub) installs what `make lab` installs, on the
+Pythons the README names, and `make lab` refuses any other in one line."""
 import re
+import shutil
+import subprocess
 
+import pytest
 import yaml
 
 from conftest import ROOT
+from test_pythons import interpreter
 
 
 def pins(lines):
@@ -54,3 +59,28 @@ def test_the_supported_pythons_agree():
     assert f'requires-python = ">={versions[0]},<{major}.{last + 1}"' in PYPROJECT
     assert f"Python {', '.join(versions[:-1])} or {versions[-1]}" in (ROOT / "README.md").read_text()
     assert bootstrap.SUPPORTED_TEXT == f"{versions[0]}\u2013{versions[-1]}"
+
+
+def test_an_older_python_is_refused_in_one_line_that_names_one_to_use(tmp_path):
+    """`make lab PYTHON=python3.10` (as a learner types it) prints one line of its own
+    beside make's, names a `make lab PYTHON=...` that runs a supported Python here, and
+    leaves no venv behind."""
+    from tools import bootstrap
+
+    version = next((v for v in ("3.10", "3.9") if interpreter(v)), None)
+    if version is None:
+        pytest.skip("no Python 3.9 or 3.10 on this machine to be refused")
+    command = f"python{version}" if shutil.which(f"python{version}") else interpreter(version)
+    venv = tmp_path / "venv"
+    run = subprocess.run(["make", "-s", "venv", f"PYTHON={command}", f"VENV={venv}"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and run.stdout == ""
+    ours = [line for line in run.stderr.splitlines() if not line.startswith("make: ***")]
+    assert len(ours) == 1, run.stderr
+    match = re.fullmatch(rf"labapp needs Python {bootstrap.SUPPORTED_TEXT}; found {version} "
+                         r"\(\S+\): run `make lab PYTHON=(\S+)`", ours[0])
+    assert match, ours[0]
+    named = subprocess.run([match.group(1), "-c", "import sys; print(*sys.version_info[:2])"],
+                           capture_output=True, text=True)
+    assert tuple(map(int, named.stdout.split())) in bootstrap.SUPPORTED
+    assert not venv.exists()
