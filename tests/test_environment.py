@@ -1,5 +1,6 @@
 """environment.yml (conda, Binder, JupyterHub) installs what `make lab` installs, on the
 Pythons the README names, and `make lab` refuses any other in one line."""
+import os
 import re
 import shutil
 import subprocess
@@ -72,8 +73,10 @@ def test_an_older_python_is_refused_in_one_line_that_names_one_to_use(tmp_path):
         pytest.skip("no Python 3.9 or 3.10 on this machine to be refused")
     command = f"python{version}" if shutil.which(f"python{version}") else interpreter(version)
     venv = tmp_path / "venv"
+    # a learner's own make, not a sub-make of `make test PYTHON=...`'s
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     run = subprocess.run(["make", "-s", "venv", f"PYTHON={command}", f"VENV={venv}"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+                         env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode != 0 and run.stdout == ""
     ours = [line for line in run.stderr.splitlines() if not line.startswith("make: ***")]
     assert len(ours) == 1, run.stderr
