@@ -101,7 +101,8 @@ def with_uv(uv, venv):
     installed = run(install + ["--no-deps", "-e", ROOT])
     if installed:
         compiling += start_compiling(python, glob.glob(os.path.join(site, "__editable__*.py")))
-    return all(worker.wait() == 0 for worker in compiling) and installed
+    compiled = [worker.wait() == 0 for worker in compiling]  # all of them (pip may follow)
+    return installed and all(compiled)
 
 
 def files_labs_run(site):
