@@ -64,8 +64,8 @@ def check_python():
              % (SUPPORTED_TEXT, found, sys.executable, hint))
 
 
-def run(args, **env):
-    return subprocess.call(args, env=dict(os.environ, **QUIET, **env)) == 0
+def run(args, stderr=None):
+    return subprocess.call(args, env=dict(os.environ, **QUIET), stderr=stderr) == 0
 
 
 def find_uv():
@@ -77,8 +77,8 @@ def find_uv():
     if not os.path.exists(uv):
         # into a plain folder with this Python's pip (seconds), else (no pip: its error
         # is not shown) into a venv of its own
-        subprocess.call([sys.executable, "-m", "pip", "install", "--quiet", "--target", BOOTSTRAP, UV],
-                        env=dict(os.environ, **QUIET), stderr=subprocess.DEVNULL)
+        run([sys.executable, "-m", "pip", "install", "--quiet", "--target", BOOTSTRAP, UV],
+            stderr=subprocess.DEVNULL)
         if not os.path.exists(uv) and run([sys.executable, "-m", "venv", BOOTSTRAP]):
             run([os.path.join(BOOTSTRAP, "bin", "python"), "-m", "pip", "install", "--quiet", UV])
     if os.path.exists(uv):
