@@ -34,7 +34,7 @@ lab: $(STAMP)
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
 
-## Run every test: the app, the CLI, compose, and strict nbval of every lab.
+## Run every test: the linter, the app, the CLI, compose, and strict nbval of every lab.
 # CI (CI=true) also runs the slow checks: every lab re-run in other orders and
 # after a killed kernel, lab 01 in a real browser (Debian's chromium), a smoke subset
 # on the other Pythons (tests/test_pythons.py), a clone at a path with a space. They
@@ -45,6 +45,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
 SLOW_TOO := $(and $(filter true,$(CI)),$(if $(DATABASE_URL),,yes))
 SLOW := $(if $(SLOW_TOO),,-m "not slow")
 test: $(STAMP) $(if $(SLOW_TOO),$(CHROMIUM))
+	$(BIN)/ruff check --quiet
 	$(BIN)/pytest -n 3 --dist loadfile -rs $(SLOW) $(PYTEST_ARGS)
 
 $(CHROMIUM):

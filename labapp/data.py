@@ -67,7 +67,7 @@ def load(conn, data_dir):
             raise LabError(f"{path.name}: no column {missing[0]!r} in table {table.name!r}")
         insert = table.insert()
         for lineno, record in enumerate(records, start=2):
-            row = {col: (value if value != "" else None) for col, value in zip(header, record)}
+            row = {col: (value if value != "" else None) for col, value in zip(header, record, strict=True)}
             try:
                 conn.execute(insert, row)
             except sa.exc.DBAPIError as exc:

@@ -150,7 +150,7 @@ def server_uri():
             elif time.monotonic() > deadline:
                 raise LabError(
                     f"the embedded PostgreSQL at {pgdata} does not answer; "
-                    "run `flask pgserver stop` and try again (log: {pgdata}/log)"
+                    f"run `flask pgserver stop` and try again (log: {pgdata}/log)"
                 )
             else:
                 time.sleep(0.2)  # still starting up or recovering

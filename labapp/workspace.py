@@ -67,7 +67,7 @@ def quiet_alembic_logging(ini):
     """Apply lab 01's logger levels to the alembic.ini `ini` (see QUIET_LOGGERS)."""
     ini = Path(ini)
     text = ini.read_text()
-    pairs = list(zip(QUIET_LOGGERS[::2], QUIET_LOGGERS[1::2]))
+    pairs = list(zip(QUIET_LOGGERS[::2], QUIET_LOGGERS[1::2], strict=True))
     for old, new in pairs:
         old, new = old.removeprefix("\n"), new.removeprefix("\n")
         assert text.count(old) == 1, f"Flask-Migrate's alembic.ini changed: {old!r}"

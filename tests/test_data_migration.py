@@ -3,7 +3,6 @@ name through upgrade and downgrade, on names the sample DATA does not have.
 
 It runs lab 02's chain (tests/chains/lab02.patch) with `flask db` on a fresh database.
 """
-import pytest
 
 from conftest import postgres_only, rows, run_flask
 

@@ -56,7 +56,7 @@ def test_learner_copy_matches_its_solution(solution):
     copy = nbformat.read(learner, as_version=4).cells
     assert len(solved) == len(copy)
     exercises = 0
-    for s, c in zip(solved, copy):
+    for s, c in zip(solved, copy, strict=True):
         if "solution" in s.metadata.get("tags", []):
             assert "exercise" in c.metadata.get("tags", []) and c.source == build_labs.stub(s.source)
             exercises += 1

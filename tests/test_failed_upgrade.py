@@ -7,7 +7,7 @@ Each test runs `flask db upgrade` as a learner does, in a workspace at revision
 """
 import pytest
 
-from conftest import SAMPLE, assert_one_line_error, count_rows, postgres_only, rows, run_flask
+from conftest import assert_one_line_error, count_rows, postgres_only, rows, run_flask
 from labapp import labs, outcome, workspace
 
 pytestmark = [postgres_only,

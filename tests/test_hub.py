@@ -21,7 +21,6 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from conftest import ROOT
 from notebook_outputs import difference
 from tools.hub import driver
 
@@ -87,7 +86,7 @@ def test_three_learners_run_labs_01_and_05_at_once_through_the_hub(mode):
             learners, running, results = asyncio.run(room(hub, names))
             log = hub.log_tail()
         wrong = []
-        for learner, runs in zip(learners, results):
+        for learner, runs in zip(learners, results, strict=True):
             for notebook, cells in runs:
                 assert cells, notebook
                 for cell in cells:

@@ -135,7 +135,8 @@ def test_a_failed_concurrent_build_leaves_an_invalid_index(schema, db_url, cause
         cursor = pg.cursor()
         if cause != "unique":
             cursor.execute(f"SET {cause} = '500ms'")
-        with contextlib.nullcontext() if cause == "unique" else busy(db_url, "UPDATE contacts SET name = name WHERE id = 1"):
+        blocker = "UPDATE contacts SET name = name WHERE id = 1"
+        with contextlib.nullcontext() if cause == "unique" else busy(db_url, blocker):
             with pytest.raises(Exception, match="lock timeout|statement timeout|could not create unique"):
                 cursor.execute(build)
         assert valid(db_url, "ix_contacts_name") == [False]

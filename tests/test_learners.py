@@ -37,7 +37,7 @@ def test_two_different_names_never_clean_to_one():
     raws = ["alice", "Alice", "ALICE", "a.b", "a_b", "a-b", "a b", "a__b", "x" * 30, "x" * 31,
             "jane.doe@example.com", "jane.doe@example.org", "?", "!"]
     cleaned = [learners.clean(raw) for raw in raws]
-    assert len(set(cleaned)) == len(raws), dict(zip(raws, cleaned))
+    assert len(set(cleaned)) == len(raws), dict(zip(raws, cleaned, strict=True))
 
 
 def test_every_database_of_every_lab_fits_postgres_identifiers():

@@ -78,7 +78,8 @@ def copy_of_the_kit(dest):
 @pytest.mark.slow
 def test_path_sensitive_parts_pass_from_a_long_path_with_a_space():
     base = Path(tempfile.mkdtemp(prefix="lpath-", dir="/tmp"))
-    kit = base / "My Projects" / "a-folder-name-long-enough-to-matter-for-shebangs-and-the-unix-sockets-of-postgres" / "kit"
+    long_name = "a-folder-name-long-enough-to-matter-for-shebangs-and-the-unix-sockets-of-postgres"
+    kit = base / "My Projects" / long_name / "kit"
     assert " " in str(kit) and len(str(kit / ".venv" / "bin" / "python")) > 127
     copy_of_the_kit(kit)
     env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}

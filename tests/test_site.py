@@ -130,7 +130,7 @@ def test_labs_link_to_each_other_in_the_registry_order(built):
         return order
 
     learner = [Path(lab.notebook).with_suffix(".html").name for lab in labs.LABS]
-    solved = [f"solutions/{name}" for lab, name in zip(labs.LABS, learner) if lab.exercises]
+    solved = [f"solutions/{name}" for lab, name in zip(labs.LABS, learner, strict=True) if lab.exercises]
     assert walk("index.html") == ["index.html", *learner]
     assert walk(solved[0]) == solved
     for name in learner[1:] + solved:  # each copy links to the other

@@ -16,7 +16,6 @@ idle machine.
 """
 import argparse
 import asyncio
-import os
 import random
 import shutil
 import signal

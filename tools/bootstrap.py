@@ -36,7 +36,7 @@ BOOTSTRAP = os.path.join(ROOT, ".venv-bootstrap")  # where uv is installed when 
 # JupyterLab, the kernel and labapp import none of them).
 LATER = ("pip", "setuptools", "wheel",  # installers (not _distutils_hack: every start imports it)
          "_pytest", "pytest", "xdist", "execnet", "nbval", "pytest_alembic", "coverage",  # suite
-         "playwright", "check_jsonschema", "ruamel", "pymysql",
+         "playwright", "check_jsonschema", "ruamel", "pymysql", "ruff",
          "jupyterhub", "certipy", "oauthlib", "pydantic", "pydantic_core", "cryptography",  # hub
          "cffi", "pycparser", "aiohttp", "aiohappyeyeballs", "aiosignal", "frozenlist",
          "multidict", "yarl", "propcache", "pycares", "aiodns",

@@ -7,7 +7,8 @@ The solution notebook (notebooks/solutions/NN-Title.ipynb) is the source. Its
 cells tagged `solution` become, in the learner copy (notebooks/NN-Title.ipynb),
 an `exercise` cell holding only the solution's leading comment lines: write
 them to say what goes where ("# 1. edit models.py: ..."); a solution cell
-without them gets STUB. Everything else is copied as it is. Both are then executed top to bottom in a fresh kernel (nbclient), so
+without them gets STUB. Everything else is copied as it is. Both are then
+executed top to bottom in a fresh kernel (nbclient), so
 both are committed with outputs and nbval checks both: the self-checks print
 "done" in the solutions and a hint in the labs.
 
@@ -77,7 +78,7 @@ def _same(old, new, rules):
     old, new = coalesce_streams(copy.deepcopy(old)), coalesce_streams(copy.deepcopy(new))
     return len(old) == len(new) and all(
         a.get("output_type") == b.get("output_type") and clean(_text(a)) == clean(_text(b))
-        for a, b in zip(old, new))
+        for a, b in zip(old, new, strict=False))
 
 
 def execute(nb, path):

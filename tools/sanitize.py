@@ -34,7 +34,7 @@ def _exactly(*paths):
 def text(notebooks=NOTEBOOKS):
     """tests/sanitize.cfg's text with {notebooks} and {site_packages} filled in."""
     paths = sysconfig.get_paths()
-    places = {"{notebooks}": _exactly(notebooks),
+    places = {"{notebooks}": _exactly(notebooks),  # noqa: RUF027 (the placeholder itself)
               "{site_packages}": _exactly(paths["purelib"], paths["platlib"])}
     filled = CFG.read_text(encoding="utf-8")
     for place, regex in places.items():

@@ -76,7 +76,7 @@ def pages():
                               solutions=True)
             solved.append(page.other)
     for chain in (learner, solved):
-        for before, after in zip(chain, chain[1:]):
+        for before, after in zip(chain, chain[1:], strict=False):
             before.next, after.prev = after, before
     index.next = learner[0]
     index.text = index_markdown(learner)
