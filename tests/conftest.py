@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -33,6 +34,24 @@ def server_is_postgres():
 
 
 postgres_only = pytest.mark.skipif(not server_is_postgres(), reason="needs PostgreSQL")
+
+
+def open_folder(prefix="labapp-test-"):
+    """A new folder under the temp dir that every user may enter (0755), for a
+    LABAPP_PGDATA of a test's own: as root the embedded server runs as an OS user
+    of its own, and the kit refuses a data folder inside a private one (pytest's
+    tmp_path is one) rather than open it to all."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    folder.chmod(0o755)
+    return folder
+
+
+@pytest.fixture
+def open_tmp():
+    """open_folder() for one test, removed after it."""
+    folder = open_folder()
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
@@ -159,6 +178,7 @@ def make_sandbox(top):
     return the environment that imports that copy first (PYTHONPATH) and gives it
     an embedded server of its own (LABAPP_PGDATA), so runs there never touch the
     labs' databases and workspaces. Stop its server with stop_sandbox_server()."""
+    top.chmod(0o755)  # its server's data folder is in it: see open_folder()
     ignore = shutil.ignore_patterns("workspaces", ".ipynb_checkpoints", "__pycache__")
     for folder in ("labapp", "notebooks", "tests", "tools"):
         shutil.copytree(ROOT / folder, top / folder, ignore=ignore)

@@ -144,9 +144,9 @@ def test_server_data_path_with_a_space(tmp_path):
     assert_one_line_error(proc, "must not contain spaces")
 
 
-def test_no_free_disk_space_for_the_server(tmp_path):
+def test_no_free_disk_space_for_the_server(open_tmp):
     """A full disk, simulated with a 16 MB tmpfs (needs root and mount rights)."""
-    small = tmp_path / "small"
+    small = open_tmp / "small"
     small.mkdir()
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(small)],
                              capture_output=True)

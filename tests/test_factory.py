@@ -1,8 +1,9 @@
 """The app factory and the one place that picks the database."""
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from labapp import config, create_app
+from labapp import config, create_app, pgserver
 from labapp.errors import LabError
 
 
@@ -35,11 +36,15 @@ def test_sqlite_url_is_kept_as_given(monkeypatch):
 
 
 def test_without_database_url_the_embedded_server_is_used(monkeypatch):
+    """The URL names the embedded server's socket; the first connection starts it."""
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("LABAPP_DATABASE", "some_lab")
     url = make_url(config.database_url())
     assert url.database == "some_lab"
     assert url.query["host"].endswith(("pgdata", ".pgdata")) or "labapp-pg" in url.query["host"]
+    engine = sa.create_engine(url.set(database="postgres"), poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW data_directory").scalar() == str(pgserver.data_dir())
 
 
 @pytest.mark.parametrize("raw", ["not a url", "postgresql://u@h:port/db"])

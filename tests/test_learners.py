@@ -11,12 +11,10 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import pytest
 
-from conftest import BIN, ROOT, rows, unique_name
+from conftest import BIN, ROOT, open_folder, rows, unique_name
 from labapp import config, database, lab, labs, learners
 from labapp.errors import LabError
 from notebook_outputs import sanitize
@@ -102,11 +100,11 @@ def test_a_learners_database_admits_only_its_owner(monkeypatch, db_name):
 @pytest.fixture
 def private_server():
     """A private embedded server, reached as a room's server is: through DATABASE_URL."""
-    top = Path(tempfile.mkdtemp(prefix="lns-", dir="/tmp"))
+    top = open_folder("lns-")
     env = {**os.environ, "LABAPP_PGDATA": str(top / "pg"), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     for name in ("DATABASE_URL", "LABAPP_DATABASE", "LABAPP_LEARNER", "JUPYTERHUB_USER"):
         env.pop(name, None)
-    url = subprocess.run([sys.executable, "-c", "from labapp import pgserver; "
+    url = subprocess.run([sys.executable, "-c", "from labapp import pgserver; pgserver.ensure_running(); "
                           "print(pgserver.database_url('postgres'))"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=60, check=True).stdout.strip()
     yield top, url

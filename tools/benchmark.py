@@ -561,6 +561,7 @@ def main():
                         help="only the fresh clone -> JupyterLab rows (uv, pip)")
     options = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="lbench-", dir="/tmp"))
+    tmp.chmod(0o755)  # the servers' data folders are in it (as root, a private one is refused)
     print("measuring (rows appear as they finish)...", file=sys.stderr)
     try:
         if options.only_live:
