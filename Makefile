@@ -16,7 +16,7 @@ export GIT_CEILING_DIRECTORIES := $(CURDIR)
 # With pyenv, a `python3.12` shim runs only if pyenv has selected 3.12: ask pyenv which of
 # its versions has that command and select it for this one call.
 INSTALLER ?= auto
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock pyproject.toml tools/ipython_kernel_config.py
 	@$(PYTHON) -c pass 2>/dev/null || ! command -v pyenv >/dev/null \
 		|| export PYENV_VERSION=$$(pyenv whence $(PYTHON) | tail -n 1); \
 		$(PYTHON) tools/bootstrap.py $(VENV) --installer $(INSTALLER)

@@ -63,6 +63,17 @@ def database_url(database=None):
     return url.render_as_string(hide_password=False)
 
 
+def self_checks_only():
+    """LABAPP_SELF_CHECKS_ONLY=1: this process runs a room's self-checks
+    (labapp.progress), and may start no app server and no load."""
+    return os.environ.get("LABAPP_SELF_CHECKS_ONLY", "").strip() == "1"
+
+
+def refuse_if_self_checks_only(what):
+    if self_checks_only():
+        raise LabError(f"a self-check run by `flask room progress` starts no {what}")
+
+
 def engine_options(url):
     """SQLAlchemy engine options that suit the server at `url`."""
     options = {"pool_pre_ping": True}

@@ -8,6 +8,13 @@ runs alone, twice, in any order and beside the others, and shows the same
 outputs each time. A notebook in notebooks/solutions/ is the lab's solved
 copy: it gets a database and workspace of its own (lab02_solutions).
 
+Until a lab's setup cell has finished, its other cells do not run: each
+stops with one line that says to run the setup cell (a failed setup left the
+kernel outside the workspace, where `!git init` or `!flask db init` would
+write into notebooks/). Every kernel of the kit's venv loads this module as
+an IPython extension (tools/ipython_kernel_config.py, which `make venv` puts in
+the venv), so the guard holds from the kernel's start in a folder of labs.
+
 `python -m labapp.lab lab02` (what `make reset LAB=lab02` runs) does the same
 reset from a terminal.
 """
@@ -21,7 +28,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from labapp import config, database, errors, labs, learners, pgserver, workspace
+from labapp import config, database, errors, labs, learners, pgserver, selfcheck, workspace
 from labapp.errors import LabError
 
 KIT = Path(__file__).resolve().parent
@@ -75,6 +82,7 @@ class Lab:
         if self.spec.createdb:
             database.create_database(self.url)
         workspace.build(self.workspace, self.spec)
+        selfcheck.record_file(self.workspace).unlink(missing_ok=True)  # a fresh lab: no verdicts
         if self.spec.git:
             self.git_config.write_text(GIT_CONFIG.format(number=self.name.removeprefix("lab")))
         return self
@@ -145,8 +153,10 @@ _notebook_folder = None  # where the kernel started: setup() moves it into the w
 
 def setup(name):
     """Reset lab `name`'s database and workspace, and work from the workspace."""
-    global _notebook_folder
+    global _notebook_folder, _setup
     _show_errors_in_one_line()
+    _guard_later_cells()
+    _setup = "failed"  # until the last line below
     spec, _ = labs.get(name)
     _notebook_folder = _notebook_folder or Path.cwd()
     solutions = _notebook_folder.name == labs.SOLUTIONS and spec.exercises
@@ -156,12 +166,59 @@ def setup(name):
     _close_sql_sessions()  # the reset drops the databases they are on
     lab.reset()
     os.chdir(lab.workspace)
+    selfcheck.record_into(lab.workspace)  # for `flask room progress`
     _load_sql_magic(lab.url if spec.createdb else None)
     fresh = "fresh database" if spec.createdb else "no database yet"
     print(f"Lab {name}: {fresh} {lab.database!r}, fresh workspace "
           f"{lab.workspace.relative_to(notebooks).as_posix()}/")
     print(f"Server: {lab.server()}")
+    _setup = "done"
     return lab
+
+
+# -- until the setup cell has run, the lab's other cells do not -----------------------
+
+_setup = None  # None: not run in this kernel; "failed"; "done"
+_SETUP_CALL = re.compile(r"\blab\.setup\(")
+
+
+def _guard(lines):
+    """IPython input transformer: a cell that is not the setup cell becomes one
+    line of error while the setup has not finished in this kernel."""
+    if _setup == "done" or any(_SETUP_CALL.search(line) for line in lines):
+        return lines
+    if _setup == "failed":
+        why = ("the setup cell did not finish (its error says why): fix that and run it "
+               "again; this cell did not run")
+    else:
+        why = ("run the lab's setup cell first (the first code cell: lab.setup(...)); "
+               "this cell did not run")
+    return [f"from labapp.errors import LabError as _LabError; raise _LabError({why!r})\n"]
+
+
+def _guard_later_cells():
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is not None and _guard not in shell.input_transformers_post:
+        shell.input_transformers_post.append(_guard)
+
+
+def _in_a_labs_folder():
+    """Does this kernel serve a lab? JupyterLab names the notebook (JPY_SESSION_NAME);
+    otherwise (nbval, nbclient) the kernel works in the notebook's folder."""
+    notebook = os.environ.get("JPY_SESSION_NAME", "").strip()
+    if notebook:
+        return labs.for_notebook(notebook)[0] is not None
+    return any((Path.cwd() / spec.notebook).exists() for spec in labs.LABS)
+
+
+def load_ipython_extension(shell):
+    """A kernel of the kit's venv (tools/ipython_kernel_config.py) that starts in a
+    folder of labs holds every cell until the lab's setup cell has run."""
+    if _in_a_labs_folder():
+        _show_errors_in_one_line()
+        _guard_later_cells()
 
 
 def _prepare_shell(lab):

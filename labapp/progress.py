@@ -3,14 +3,20 @@
     flask --app labapp room progress --notebooks '/srv/labapp/homes/{learner}/notebooks' --watch 20
 
 The checks are the labs' own: each lab's self-check cells (those that call
-`selfcheck.verdict`, in its solved notebook) run again, for each learner, in
+`labapp.selfcheck`'s `verdict`, in its solved notebook; not `traffic.verdict`,
+which reports a measurement) run again, for each learner, in
 a process of their own that works in the learner's workspace and sees the
 learner's databases READ-ONLY (PGOPTIONS default_transaction_read_only, for
 every connection it and its commands open; git takes no optional locks).
 What a check cell needs from earlier cells (an import, `replica =
 lab03.sibling("_replay")`) is found with Python's own parser and run first;
-the lab's setup cell and the exercises' solutions never run. A new lab's
-self-checks appear here without a line of this module changing.
+the lab's setup cell and the exercises' solutions never run. A check that
+judges what the learner's kernel measured while the lab's app servers ran (a
+traffic report) cannot run here: nothing here starts a server or a load
+(LABAPP_SELF_CHECKS_ONLY=1 makes labapp.appserver and labapp.traffic refuse).
+For those, the verdict the learner's own kernel printed last is shown, as it
+keeps it beside the workspace (labapp.selfcheck.record_file). A new lab's self-checks
+appear here without a line of this module changing.
 
 A learner's exercise is:
   passed       its verdict says done
@@ -28,6 +34,7 @@ import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -49,6 +56,37 @@ def _python(source):
 def _calls(tree, attribute):
     return any(isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None))
                == attribute for node in ast.walk(tree))
+
+
+SELFCHECK = "labapp.selfcheck"
+
+
+def _selfcheck_names(tree):
+    """What a cell's imports call the self-check module (`check` for `from labapp
+    import selfcheck as check`) and its verdict function, if it imports them."""
+    modules, functions = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "labapp":
+            modules |= {a.asname or a.name for a in node.names if a.name == "selfcheck"}
+        elif isinstance(node, ast.ImportFrom) and node.module == SELFCHECK:
+            functions |= {a.asname or a.name for a in node.names if a.name == "verdict"}
+        elif isinstance(node, ast.Import):
+            modules |= {a.asname for a in node.names if a.name == SELFCHECK and a.asname}
+    return modules, functions
+
+
+def _self_check(tree, modules, functions):
+    """Does the cell call the self-check module's verdict (not another `verdict`)?"""
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr == "verdict" and (
+                isinstance(func.value, ast.Name) and func.value.id in modules):
+            return True
+        if isinstance(func, ast.Name) and func.id in functions:
+            return True
+    return False
 
 
 def _bound(node):
@@ -78,11 +116,51 @@ def _free(nodes):
     return loaded - stored - set(dir(builtins))
 
 
+# what a check may call of the live app's modules: the rest starts servers or loads
+LIVE_MODULES = ("appserver", "traffic")
+PURE = {"Report", "Request", "verdict", "percentile", "sales", "READS"}
+
+
+def _live(statement):
+    """Does `statement` start or drive an app server or a load, or run a shell command
+    (a `!` line)? Then it cannot run here, and nor can a check that needs it."""
+    for node in ast.walk(statement):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and (
+                func.value.id in LIVE_MODULES and func.attr not in PURE
+                or func.value.id == "get_ipython"):
+            return True
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call) and (
+                getattr(func.value.func, "id", None) == "get_ipython"):
+            return True
+    return False
+
+
+@dataclass
+class Planned:
+    """One self-check of a lab, as the room's view runs it."""
+    title: str    # "Exercise 2", the verdict's first argument
+    needed: str   # the earlier statements it needs, run first
+    source: str   # the self-check cell
+    live: bool    # it needs what the kernel measured live: show the kernel's own verdict
+
+
+def _title(tree):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) == "verdict":
+            if node.args and isinstance(node.args[0], ast.Constant):
+                return str(node.args[0].value)
+    return None
+
+
 def plan(spec):
-    """(lab variable name, [(code it needs first, self-check cell)]) for lab `spec`."""
+    """(lab variable name, [Planned]) for lab `spec`: its self-checks, in order."""
     notebook, _ = spec.copies()[-1]  # the solved copy where there is one
     cells = nbformat.read(str(notebooks.source() / notebook), as_version=4).cells
     variable, earlier, checks, have = None, [], [], set()
+    modules, functions = set(), set()
     for cell in cells:
         if cell.cell_type != "code":
             continue
@@ -90,14 +168,18 @@ def plan(spec):
             tree = ast.parse(_python(cell.source))
         except SyntaxError:
             continue
+        found = _selfcheck_names(tree)
+        modules, functions = modules | found[0], functions | found[1]
         if _calls(tree, "setup") and variable is None:
             variable = next(iter(_bound(next(s for s in tree.body if _calls(s, "setup")))))
-        if _calls(tree, "verdict"):
+        if _self_check(tree, modules, functions):
             needed = _needed(_free(tree.body) - have - {variable}, earlier)
-            checks.append(("\n".join(ast.unparse(s) for s in needed), cell.source))
+            live = any(_live(s) for s in needed + tree.body)
+            checks.append(Planned(_title(tree), "\n".join(ast.unparse(s) for s in needed),
+                                  cell.source, live))
             have |= {n for s in needed + tree.body for n in _bound(s)}
         elif "solution" not in cell.metadata.get("tags", []):
-            earlier += [s for s in tree.body if not _calls(s, "setup") and not _calls(s, "get_ipython")]
+            earlier += [s for s in tree.body if not _calls(s, "setup")]
     return variable, checks
 
 
@@ -121,35 +203,37 @@ def check(lab_name, learner, notebooks_folder):
     """Run lab `lab_name`'s self-checks for `learner` (in this process): [{title, state, hint}]."""
     from IPython.core.interactiveshell import InteractiveShell
 
-    from labapp import lab as runtime, selfcheck
+    from labapp import lab as runtime
+    from labapp import selfcheck
 
     spec, _ = labs.get(lab_name)
     copy = runtime.Lab(spec, False, notebooks_folder, learner=learner)
     variable, checks = plan(spec)
     found = []
-
-    def verdict(title, conditions):
-        hint = next((hint for ok, hint in conditions if not ok), None)
-        found.append({"title": title, "state": "hint" if hint else "passed", "hint": hint})
-
-    selfcheck.verdict = verdict
+    selfcheck.listen(lambda title, hint: found.append(
+        {"title": title, "state": "hint" if hint else "passed", "hint": hint}))
     runtime._prepare_shell(copy)
     os.chdir(copy.workspace)
+    kept = selfcheck.recorded(selfcheck.record_file(copy.workspace))
     shell = InteractiveShell.instance()
     shell.user_ns.update({variable: copy})
-    for needed, cell in checks:
+    for planned in checks:
+        if planned.live:
+            found.append({"title": planned.title, **kept.get(planned.title, {
+                "state": "hint", "hint": "run this exercise's self-check cell in the lab"})})
+            continue
         before = len(found)
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            result = shell.run_cell(needed + "\n" + cell, silent=True)
+            result = shell.run_cell(planned.needed + "\n" + planned.source, silent=True)
         if len(found) == before:  # the check did not get to its verdict
             error = result.error_in_exec or result.error_before_exec
-            found.append({"title": None, "state": "error", "hint": f"{type(error).__name__}: {error}"})
+            found.append({"title": planned.title, "state": "error", "hint": f"{type(error).__name__}: {error}"})
     return found
 
 
 def _check_in_child(lab_name, learner, notebooks_folder, pgdata, timeout=120):
     env = {**os.environ, "PGOPTIONS": READ_ONLY, "GIT_OPTIONAL_LOCKS": "0",
-           "PYTHONDONTWRITEBYTECODE": "1", "LABAPP_LEARNER": learner}
+           "PYTHONDONTWRITEBYTECODE": "1", "LABAPP_LEARNER": learner, "LABAPP_SELF_CHECKS_ONLY": "1"}
     if pgdata:
         env["LABAPP_PGDATA"] = pgdata
         env.pop("DATABASE_URL", None)

@@ -6,7 +6,49 @@
         (check.has_column(lab02, "contacts", "phone"), "add a `phone` column to Contact"),
         (check.version(lab02) == "0004", "run `flask db upgrade`"),
     ])
+
+Each verdict a lab's kernel prints is also kept beside its workspace
+(`workspaces/lab07.selfchecks.json`, once `lab.setup` has run; outside the
+workspace, so that a lab's own `git status` does not see it): `flask room
+progress` reads it for the checks it cannot run again itself, those that judge
+what the kernel measured while the lab's app servers ran.
 """
+import json
+from pathlib import Path
+
+_record = None   # this kernel's record file, once a lab's setup cell has run
+_listeners = []  # called with (title, hint or None) by every verdict
+
+
+def listen(callback):
+    """Call `callback(title, hint)` on every verdict from now on (hint None: done)."""
+    _listeners.append(callback)
+
+
+def record_file(workspace):
+    """Where the verdicts of the lab working in `workspace` are kept: {title: {"state", "hint"}}."""
+    workspace = Path(workspace)
+    return workspace.with_name(workspace.name + ".selfchecks.json")
+
+
+def record_into(workspace):
+    """Keep every verdict from now on beside `workspace` (a lab's setup cell)."""
+    global _record
+    _record = record_file(workspace)
+
+
+def _keep(title, hint):
+    found = recorded(_record)
+    found[title] = {"state": "hint" if hint else "passed", "hint": hint}
+    _record.write_text(json.dumps(found, indent=1))
+
+
+def recorded(path):
+    """The verdicts kept in the record file `path` ({} if none)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def columns(lab, table):
@@ -55,8 +97,12 @@ def version(lab):
 
 def verdict(title, conditions):
     """Print "done" when every condition holds, else the first failing hint."""
-    for ok, hint in conditions:
-        if not ok:
-            print(f"❌ {title}: not yet. Hint: {hint}")
-            return
-    print(f"✅ {title}: done.")
+    hint = next((hint for ok, hint in conditions if not ok), None)
+    for listener in list(_listeners):
+        listener(title, hint)
+    if _record and _record.parent.is_dir():  # (a test may remove the workspaces)
+        _keep(title, hint)
+    if hint:
+        print(f"❌ {title}: not yet. Hint: {hint}")
+    else:
+        print(f"✅ {title}: done.")

@@ -1,6 +1,6 @@
 """Traffic: what the app's users feel while a migration runs.
 
-    with traffic.Load(v1.url) as load:        # clients start sending requests
+    with traffic.Load(v1) as load:            # clients start sending requests to release v1
         load.wait(1)                          # a second of ordinary traffic
         with load.mark("migration"):          # marked on the timeline
             !flask db upgrade
@@ -11,8 +11,10 @@ lab: at most 16 client threads, a duration limit (it stops by itself), a cap
 on requests (and so on memory), loopback only (it refuses any URL that is not
 http://127.0.0.1:...). Each client sends its next request as soon as the last
 one answered, after a short pause. Every request's start, latency and status
-is kept; a request the server did not answer within the client's timeout, or
-refused, has status 0 and counts as failed, like one answered with a 5xx.
+is kept, and the release it was sent to (servers restart on new ports, so a
+request is told by its release, not its URL); a request the server did not
+answer within the client's timeout, or refused, has status 0 and counts as
+failed, like one answered with a 5xx.
 
 Times vary from run to run and machine to machine: a lab prints verdicts with
 wide margins (`verdict(...)`), and the numbers go into the plot and into
@@ -28,6 +30,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 
+from labapp import config
 from labapp.errors import LabError
 
 MAX_CLIENTS = 16
@@ -51,7 +54,8 @@ class Request:
     start: float    # seconds since the load began
     latency: float  # seconds until the answer (or the timeout)
     status: int     # HTTP status; 0: no answer (timeout, refused)
-    target: str     # which server
+    target: str     # the server's URL
+    release: str    # the release that server serves ("v1"; the URL for a bare URL)
 
     @property
     def failed(self):
@@ -147,32 +151,38 @@ class Report:
 
 class Load:
     """Clients sending requests to one or more servers (a load balancer's
-    round robin) until stopped, or for `seconds` at most."""
+    round robin) until stopped, or for `seconds` at most. A server is an
+    app server (labapp.appserver: its release is known) or a URL."""
 
-    def __init__(self, *urls, clients=4, seconds=30, max_requests=10_000, timeout=10,
+    def __init__(self, *servers, clients=4, seconds=30, max_requests=10_000, timeout=10,
                  mix=READS):
         if not 1 <= clients <= MAX_CLIENTS:
             raise LabError(f"clients must be between 1 and {MAX_CLIENTS}, not {clients}")
-        if not urls:
-            raise LabError("give the load at least one server URL")
+        if not servers:
+            raise LabError("give the load at least one server")
         self.clients, self.timeout, self.mix = clients, timeout, tuple(mix)
         self.seconds = min(seconds, MAX_SECONDS)
         self.max_requests = min(max_requests, MAX_REQUESTS)
-        self.route(*urls)
+        self.route(*servers)
         self._requests, self._marks, self._sent = [], [], 0
         self._lock, self._stop = threading.Lock(), threading.Event()
         self._threads, self._t0, self.report = [], None, None
 
-    def route(self, *urls, mix=None):
+    def route(self, *servers, mix=None):
         """Send the next requests to these servers (a deploy switches them),
         and with `mix`, send those requests instead."""
-        self.urls = tuple(_check_loopback(u) for u in urls)
+        targets = []
+        for server in servers:
+            url = _check_loopback(getattr(server, "url", server))
+            targets.append((url, getattr(server, "name", url)))
+        self.targets = tuple(targets)
         self.mix = tuple(mix or self.mix)
 
     def now(self):
         return time.monotonic() - self._t0
 
     def start(self):
+        config.refuse_if_self_checks_only("load")
         self._t0 = time.monotonic()
         self._threads = [threading.Thread(target=self._client, args=(n,), daemon=True)
                          for n in range(self.clients)]
@@ -188,14 +198,14 @@ class Load:
                 if self._sent >= self.max_requests:
                     return
                 self._sent += 1
-            urls = self.urls
-            target = urls[sent % len(urls)]
+            targets = self.targets
+            target, release = targets[sent % len(targets)]
             mix = self.mix
             method, path, body = mix[sent % len(mix)]
             start = self.now()
             status = self._send(method, target + path, body)
             with self._lock:
-                self._requests.append(Request(start, self.now() - start, status, target))
+                self._requests.append(Request(start, self.now() - start, status, target, release))
             self._stop.wait(PAUSE)
 
     def _send(self, method, url, body):
@@ -262,6 +272,7 @@ class LongReport:
     def __init__(self, url, seconds, table="deals"):
         import sqlalchemy as sa
 
+        config.refuse_if_self_checks_only("long transaction")
         self.seconds, self.started, self.ended, self._error = seconds, None, None, None
         self._engine = sa.create_engine(url, poolclass=sa.pool.NullPool,
                                         connect_args={"application_name": "report"})

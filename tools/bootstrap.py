@@ -14,6 +14,8 @@
    (JupyterLab, the kernel, the app) and leaves a third of the files, which no
    lab imports, to compile on first use: installers, the suite's, the hub's
    and the site's tools, and packages' own tests (LATER).
+4. The venv's kernels load labapp.lab's guard (tools/ipython_kernel_config.py,
+   copied into the venv's etc/ipython/): a lab's cells wait for its setup cell.
 One line says which installer it used. Written for any Python 3, so that an
 old one gets the one-line refusal and not a SyntaxError.
 """
@@ -147,6 +149,7 @@ def main():
     if uv:
         print("%s: installing requirements.lock with %s" % (name, how), flush=True)
         if with_uv(uv, venv):
+            kernel_config(venv)
             return print_done(name, start)
         if options.installer == "uv":
             sys.exit("%s: uv failed (see above)" % name)
@@ -156,7 +159,17 @@ def main():
     print("%s: installing requirements.lock with pip (%s)" % (name, how), flush=True)
     if not with_pip(venv):
         sys.exit("%s: pip failed (see above)" % name)
+    kernel_config(venv)
     return print_done(name, start)
+
+
+def kernel_config(venv):
+    """The venv's IPython kernels load the kit's guard (see tools/ipython_kernel_config.py)."""
+    folder = os.path.join(venv, "etc", "ipython")
+    if not os.path.isdir(folder):
+        os.makedirs(folder)
+    shutil.copyfile(os.path.join(ROOT, "tools", "ipython_kernel_config.py"),
+                    os.path.join(folder, "ipython_kernel_config.py"))
 
 
 def print_done(name, start):
