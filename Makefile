@@ -40,12 +40,16 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
 # on the other Pythons (tests/test_pythons.py), a clone at a path with a space. They
 # bring their own embedded server, so a DATABASE_URL run would only repeat them.
 # -rs: each skipped test's reason is printed (e.g. a Python this machine lacks).
+# Under CI=true, as root, the embedded server's first start is tested first and alone, on
+# a fresh machine: tests/test_first_start.py deletes the wheel's OS user, then races for it.
 # -n 3 on two cores: labs 07-08 and the app-server tests spend seconds waiting on traffic
 # and timeouts, which a third worker fills (5:40 against 7:11 with -n 2, here).
 SLOW_TOO := $(and $(filter true,$(CI)),$(if $(DATABASE_URL),,yes))
 SLOW := $(if $(SLOW_TOO),,-m "not slow")
+FRESH_MACHINE := $(and $(SLOW_TOO),$(filter 0,$(shell id -u)))
 test: $(STAMP) $(if $(SLOW_TOO),$(CHROMIUM))
 	$(BIN)/ruff check --quiet
+	$(if $(FRESH_MACHINE),LABAPP_FRESH_MACHINE=1 $(BIN)/pytest -p no:xdist -q tests/test_first_start.py)
 	$(BIN)/pytest -n 3 --dist loadfile -rs $(SLOW) $(PYTEST_ARGS)
 
 $(CHROMIUM):

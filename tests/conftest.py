@@ -46,6 +46,23 @@ def open_folder(prefix="labapp-test-"):
     return folder
 
 
+def unusable_data_folder(pgdata):
+    """Make `pgdata` a data folder the embedded server cannot use. As root: its files
+    belong to another uid (the wheel's OS user re-created with a new uid, a container
+    rebuilt over a kept volume). Otherwise: its log file may not be written.
+    Returns what the one-line error must name."""
+    env = {**os.environ, "LABAPP_PGDATA": str(pgdata)}
+    env.pop("DATABASE_URL", None)
+    for action in ("start", "stop"):
+        subprocess.run([sys.executable, "-m", "flask", "--app", "labapp", "pgserver", action],
+                       cwd=ROOT, env=env, check=True, capture_output=True, timeout=60)
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        subprocess.run(["chown", "-R", "4242:4242", str(pgdata)], check=True)
+        return "belongs to uid 4242"
+    (pgdata / "log").chmod(0)
+    return "may not write"
+
+
 @pytest.fixture
 def open_tmp():
     """open_folder() for one test, removed after it."""

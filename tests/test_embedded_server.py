@@ -16,16 +16,16 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import open_folder
+from conftest import open_folder, unusable_data_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
-def run(code_or_args, pgdata, timeout=60):
+def run(code_or_args, pgdata, timeout=60, **more_env):
     """`python -c CODE` (a str) or `flask --app labapp ARGS` (a list) on our server."""
     env = {**os.environ, "LABAPP_PGDATA": str(pgdata),
-           "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+           "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **more_env}
     env.pop("DATABASE_URL", None)
     args = ([sys.executable, "-c", code_or_args] if isinstance(code_or_args, str)
             else ["flask", "--app", "labapp", *code_or_args])
@@ -184,3 +184,48 @@ def test_a_database_url_run_stops_the_embedded_server_its_tests_started(open_tmp
         assert our_postgres(open_tmp / "pgdata") == []
     finally:
         run("from labapp import pgserver; pgserver.stop()", open_tmp / "pgdata")
+
+
+# -- a server that cannot start: one true line, and the kit stays usable ------------------
+
+AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def test_a_data_folder_the_server_cannot_use_is_one_line_and_the_commands_stay(open_tmp):
+    pgdata = open_tmp / "pg"
+    cause = unusable_data_folder(pgdata)
+
+    shown = run(["--help"], pgdata)
+    assert shown.returncode == 0, shown.output
+    for command in ("createdb", "db", "loaddata", "pgserver", "replay-production", "room"):
+        assert f"\n  {command} " in shown.output, shown.output
+    status = run(["pgserver", "status"], pgdata)
+    assert status.output.strip() == f"embedded PostgreSQL: stopped (data: {pgdata})", status.output
+    assert run(["pgserver", "stop"], pgdata).output.strip() == "embedded PostgreSQL: was not running"
+
+    started = run(["pgserver", "start"], pgdata)
+    lines = started.output.strip().splitlines()
+    assert started.returncode == 1 and len(lines) == 1, started.output
+    assert lines[0].startswith(f"Error: the embedded PostgreSQL at {pgdata} could not start: ")
+    assert cause in lines[0] and "LABAPP_PGDATA" in lines[0], lines[0]
+    assert "Traceback" not in started.output and "Failed postgres command" not in started.output
+
+
+def test_labapp_debug_shows_the_wheels_log(open_tmp):
+    pgdata = open_tmp / "pg"
+    unusable_data_folder(pgdata)
+    proc = run(["pgserver", "start"], pgdata, LABAPP_DEBUG="1")
+    assert proc.returncode == 1, proc.output
+    assert "Traceback" in proc.output and "Permission denied" in proc.output, proc.output
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="as another user, the server runs as that user: nothing to open")
+def test_a_data_folder_inside_a_private_folder_is_refused_and_nothing_is_opened(open_tmp):
+    private = open_tmp / "home"
+    private.mkdir(mode=0o700)
+    shown = run(["pgserver", "start"], private / "pg")
+    lines = shown.output.strip().splitlines()
+    assert shown.returncode == 1 and len(lines) == 1, shown.output
+    assert f"is inside {private}, which only its owner may enter" in lines[0], lines[0]
+    assert private.stat().st_mode & 0o777 == 0o700
+    assert not (private / "pg").exists()

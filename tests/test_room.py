@@ -2,13 +2,16 @@
 (labapp.progress), on the test server with role and learner names unique to
 this run, dropped afterwards."""
 import json
+import re
 
+import nbformat
 import psycopg2
 import pytest
 from sqlalchemy.engine import make_url
 
 from conftest import postgres_only, rows, run_flask, unique_name
-from labapp import config, create_app, database, lab, labs, learners, progress, room, workspace
+from labapp import appserver, config, create_app, database, lab, labs, learners, notebooks, progress, room, traffic
+from labapp import workspace
 from labapp.errors import LabError
 
 pytestmark = postgres_only
@@ -18,6 +21,7 @@ pytestmark = postgres_only
 def admin(monkeypatch):
     """DATABASE_URL = the test server as its administrator (the instructor)."""
     url = config.database_url("postgres")
+    rows(url, "SELECT 1")  # started (the embedded server starts on a first connection)
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.delenv("LABAPP_DATABASE", raising=False)
     return url
@@ -138,3 +142,44 @@ def test_progress_reads_and_never_writes(names, admin, tmp_path):
                      env={"PGOPTIONS": progress.READ_ONLY,
                           "LABAPP_DATABASE": copy.database + "_x", "DATABASE_URL": admin})
     assert proc.returncode == 1 and "read-only transaction" in proc.output, proc.output
+
+
+WITH_EXERCISES = [spec for spec in labs.LABS if spec.exercises]
+
+
+@pytest.mark.parametrize("spec", WITH_EXERCISES, ids=lambda spec: spec.name)
+def test_progress_plans_exactly_the_labs_self_checks(spec):
+    """One column per exercise, in order: the labs' `traffic.verdict(...)` lines report
+    measurements and are no self-checks (lab 07 once planned 8 checks for 3 exercises)."""
+    solved = nbformat.read(notebooks.source() / spec.copies()[-1][0], as_version=4)
+    exercises = [int(n) for cell in solved.cells if cell.cell_type == "markdown"
+                 for n in re.findall(r"\*\*Exercise (\d+)", cell.source)]
+    _, planned = progress.plan(spec)
+    assert [p.title for p in planned] == [f"Exercise {n}" for n in exercises]
+    assert all("check.verdict(" in p.source for p in planned)
+
+
+@pytest.mark.parametrize("name", ["lab07", "lab08"])
+def test_progress_of_a_lab_just_set_up_gives_hints_and_starts_nothing(names, admin, tmp_path, name):
+    """A learner who has run a lab's setup cell and nothing more: each check gives a
+    hint, not an error, and no app server or load starts (labs 07-08's checks that
+    judge live measurements show the kernel's own recorded verdict instead)."""
+    spec, _ = labs.get(name)
+    learner = learners.clean(names[0])
+    copy = lab.Lab(spec, notebooks=tmp_path / "notebooks", learner=learner).reset()
+    before = appserver.running_servers()
+    found = progress._check_in_child(name, learner, tmp_path / "notebooks", None)
+    assert appserver.running_servers() == before
+    assert [entry["state"] for entry in found] == ["hint"] * 3, found
+    live = [p.title for p in progress.plan(spec)[1] if p.live]
+    assert [e["hint"] for e in found if e["title"] in live] == [
+        "run this exercise's self-check cell in the lab"] * len(live)
+    database.drop_database(copy.url, missing_ok=True)
+
+
+def test_a_self_check_run_starts_no_server_and_no_load(monkeypatch, tmp_path):
+    monkeypatch.setenv("LABAPP_SELF_CHECKS_ONLY", "1")
+    with pytest.raises(LabError, match="starts no app server"):
+        appserver.start(lab.Lab(labs.get("lab07")[0], notebooks=tmp_path), "v1")
+    with pytest.raises(LabError, match="starts no load"):
+        traffic.Load("http://127.0.0.1:1").start()
