@@ -526,6 +526,7 @@ class Tracer:
             lock = Lock(kind, name, mode, start=step.start, new=(kind, oid) not in self._tx_objects)
             step.locks.append(lock)
             self._tx_locks.append(lock)
+        step.locks = _sorted(step.locks)
         self._held = held
 
     def _on_handle_error(self, context):
@@ -571,6 +572,7 @@ class Tracer:
                 step.locks.append(Lock(kind, name, mode, start=step.start, end=step.end,
                                        new=(kind, oid) not in self._before[step.index],
                                        seen_by="watcher"))
+            step.locks = _sorted(step.locks)
         for key, start, end, behind in _intervals(polls):
             if behind == ["locktrace"] and self._watcher.same_database:
                 continue  # a CONCURRENTLY build waiting for one of the watcher's own looks
