@@ -21,10 +21,10 @@ def _first_line(exc):
     return (str(exc).strip().splitlines() or [""])[0]
 
 
-def traced(action, directory=None, revision=None, x_arg=None, echo=None):
+def traced(action, directory=None, revision=None, x_arg=None, failed=None):
     """Run Flask-Migrate's `action` ("upgrade" or "downgrade") under the trace, in
-    the current app context; return the Trace. If the migration fails, `echo`
-    (when given) gets the trace so far before the error goes on."""
+    the current app context; return the Trace. If the migration fails after it
+    ran a statement, failed(trace) sees the trace so far before the error goes on."""
     import flask_migrate
     from flask import current_app
 
@@ -41,9 +41,8 @@ def traced(action, directory=None, revision=None, x_arg=None, echo=None):
         with tracer:
             run(directory, revision, x_arg=list(x_arg or ()))
     except BaseException:
-        if echo is not None and tracer.trace is not None and tracer.trace.shown():
-            echo(tracer.trace.table())  # what ran before it failed, and its locks
-            echo(tracer.trace.verdict())
+        if failed is not None and tracer.trace is not None and tracer.trace.shown():
+            failed(tracer.trace)
         raise
     return tracer.trace
 
@@ -56,12 +55,19 @@ def _command(action, default, help_text):
     @click.option("-x", "--x-arg", multiple=True,
                   help="Additional arguments consumed by custom env.py scripts.")
     @click.option("--save", type=click.Path(dir_okay=False), default=None,
-                  help="Also write the trace to this JSON file (times: time.monotonic()).")
+                  help="Also write the trace to this JSON file (times: time.monotonic()), "
+                       "a failed one too.")
     @click.option("--exact", is_flag=True, help="Seconds instead of < 0.1 s / 0.1–1 s / ≥ 1 s.")
     @with_appcontext
     def command(revision, directory, x_arg, save, exact):
+        def show(trace):
+            if save:
+                trace.save(save)
+            click.echo(trace.table(exact=exact))
+            click.echo(trace.verdict(exact=exact))
+
         try:
-            trace = traced(action, directory, revision, x_arg, echo=click.echo)
+            show(traced(action, directory, revision, x_arg, failed=show))
         except LabError as exc:  # in any app, not only the kit's: one line, exit 1
             raise click.ClickException(str(exc)) from None
         except DBAPIError as exc:  # the table above ends with the failed statement
@@ -69,10 +75,6 @@ def _command(action, default, help_text):
                 raise
             raise click.ClickException(f"{type(exc.orig).__name__}: {_first_line(exc.orig)} "
                                        "(LABAPP_DEBUG=1 shows the traceback)") from None
-        if save:
-            trace.save(save)
-        click.echo(trace.table(exact=exact))
-        click.echo(trace.verdict(exact=exact))
 
     return command
 

@@ -331,6 +331,28 @@ def test_an_alter_that_waits_behind_a_reader_is_reported_waiting(project):
     assert "#1 waited ≥ 1 s for ACCESS EXCLUSIVE on deals, behind blocker" in proc.output
 
 
+@postgres_only
+def test_a_failed_upgrade_shows_its_trace_to_the_failure_then_one_line(project):
+    """A revision that fails: the table still comes (and --save writes it), its
+    last row the failed statement, its transaction rolled back with the locks
+    it held; then one error line, no traceback."""
+    project.revision('    op.add_column("deals", sa.Column("note", sa.Text))\n'
+                     '    op.create_table("deals", sa.Column("id", sa.Integer, primary_key=True))\n')
+    saved = project.folder / "trace.json"
+    proc = project.flask("trace", "upgrade", "--save", str(saved))
+    assert proc.returncode == 1 and "Traceback" not in proc.output, proc.output
+    assert [line for line in proc.output.splitlines() if line.startswith("Error")] == [
+        'Error: DuplicateTable: relation "deals" already exists (LABAPP_DEBUG=1 shows the traceback)']
+    trace = locktrace.load(saved)
+    add, create = only(trace, "ALTER TABLE deals ADD COLUMN"), only(trace, "CREATE TABLE deals")
+    assert create.failed.startswith("DuplicateTable") and trace.shown()[-1] is create
+    tx = trace.transactions[add.transaction]
+    assert tx.outcome == "ROLLBACK" and locks(add) == [("deals", "ACCESS EXCLUSIVE")]
+    assert add.locks[0].end == tx.end
+    assert row(proc.output, "CREATE TABLE deals")[5] == "failed"
+    assert "tx 1: rolled back, its statements undone" in proc.output
+
+
 # -- the conflict table, the refusal, the file --------------------------------------------
 
 @postgres_only
