@@ -423,7 +423,7 @@ class Tracer:
                 sa.event.remove(target, name, fn)
         now = time.monotonic()
         if self._tx is not None:  # never ended while we listened
-            self._tx_locks_end(now, None)
+            self._end_transaction(now, None)
         self._from_watcher(self._watcher.polls)
         if self._watcher.error:
             self.trace.error = (self.trace.error or "") + f" (the watcher failed: {self._watcher.error})"
@@ -467,17 +467,17 @@ class Tracer:
             self._begin(time.monotonic())
 
     def _on_commit(self, conn):
-        self._tx_locks_end(time.monotonic(), "COMMIT")
+        self._end_transaction(time.monotonic(), "COMMIT")
 
     def _on_rollback(self, conn):
-        self._tx_locks_end(time.monotonic(), "ROLLBACK")
+        self._end_transaction(time.monotonic(), "ROLLBACK")
 
     def _begin(self, now):
         self._tx = Transaction(index=len(self.trace.transactions), start=now)
         self.trace.transactions.append(self._tx)
         self._tx_objects, self._tx_locks, self._held = None, [], set()
 
-    def _tx_locks_end(self, now, outcome):
+    def _end_transaction(self, now, outcome):
         if self._tx is None:  # Alembic's autocommit_block "commits" a transaction it never began
             return
         self._tx.end, self._tx.outcome = now, outcome
