@@ -11,7 +11,10 @@ Three rooms, and what flows between them:
   - its ``flask`` commands: ``cli`` (createdb, loaddata, replay-production, and
     ``flask db`` with a failure line that says what was committed), backed by
     ``database``, ``data``, ``replay`` + ``gitrepo``, and ``pgserver`` (the
-    embedded PostgreSQL);
+    embedded PostgreSQL); ``tracecli`` (``flask trace upgrade``, for every
+    Flask app in the venv through its ``flask.commands`` entry point, not
+    added by ``create_app``) over ``locktrace`` (each statement's locks,
+    rewrites and waits, measured on the server);
   - the notebook runtime: ``labs`` (the registry: every lab, what it starts
     from, how its databases and workspaces are named), ``workspace`` (builds a
     lab's project folder; what Flask-Migrate generates is generated again),

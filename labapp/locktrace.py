@@ -1,0 +1,724 @@
+"""The lock trace: what each statement of a real migration locked, how long the
+lock was held, and which of the app's reads and writes it blocked.
+
+    with locktrace.Tracer(db.engine, "upgrade head") as tracer:
+        flask_migrate.upgrade()          # anything that runs on the engine
+    print(tracer.trace.table()); print(tracer.trace.verdict())
+
+(`flask trace upgrade` does that for any Flask-Migrate project: labapp.tracecli.)
+
+Everything is measured on the server while the migration runs as it always
+does (same env.py, same transactions), with SQLAlchemy events on the engine:
+
+* after each statement, inside the migration's own transaction and on its own
+  connection (a raw DBAPI cursor, so no event fires again), the migration asks
+  `pg_locks WHERE pid = pg_backend_pid() AND granted`: the rows that are new
+  since the previous statement are that statement's locks, held until its
+  transaction's COMMIT or ROLLBACK (the `begin`/`commit`/`rollback` events).
+  Shown: locks on tables (not their indexes, TOAST or the catalogs) and on
+  types (`type dealcurrency`; a table's own row type is left out);
+* `pg_relation_filenode` of every table before and after the statement: a new
+  file means the statement rewrote the table (TRUNCATE gives one too);
+* a second connection, the watcher (application_name `locktrace`), polls
+  `pg_locks WHERE pid = <the migration's>` every few ms: an ungranted row is a
+  wait, and what it sees is the only record of the locks of a statement that
+  runs outside a transaction (`autocommit_block`, CREATE INDEX CONCURRENTLY),
+  gone before its own session could ask. A statement quicker than one poll can
+  show none: those rows say so (transaction `auto`);
+* the migration's session is named `migration` in pg_stat_activity while the
+  trace runs (its previous name comes back when the pool takes it back).
+
+What a lock blocks is the one thing looked up, in PostgreSQL's lock conflict
+table (CONFLICTS, from "Explicit Locking" in its docs; tests/test_locktrace.py
+proves it against a real server): the app's reads take ACCESS SHARE, its
+writes (INSERT, UPDATE, DELETE) ROW EXCLUSIVE. A lock is held from its
+statement's start (a request that waits already queues the app behind it).
+A table created in the same transaction blocks nobody: no one else sees it yet.
+
+Text output shows durations only as BUCKETS, so a notebook's output is the
+same on every run; the objects keep exact seconds (`table(exact=True)`). Every
+time is a `time.monotonic()` reading, system-wide on Linux, macOS and Windows:
+another process's measurements share the timeline. `save`/`load`: JSON.
+"""
+import contextlib
+import json
+import math
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+
+import sqlalchemy as sa
+
+from labapp.errors import LabError
+
+# Durations as text: (upper limit in seconds, label), the first that fits.
+BUCKETS = ((0.1, "< 0.1 s"), (1.0, "0.1–1 s"), (math.inf, "≥ 1 s"))
+
+# Table-level lock modes, weakest first, as PostgreSQL's docs name them.
+MODES = ("ACCESS SHARE", "ROW SHARE", "ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE", "SHARE",
+         "SHARE ROW EXCLUSIVE", "EXCLUSIVE", "ACCESS EXCLUSIVE")
+_PG_MODES = {"".join(word.title() for word in mode.split()) + "Lock": mode for mode in MODES}
+
+# PostgreSQL's lock conflict table ("Conflicting Lock Modes"): mode -> the modes it conflicts with.
+CONFLICTS = {
+    "ACCESS SHARE": {"ACCESS EXCLUSIVE"},
+    "ROW SHARE": {"EXCLUSIVE", "ACCESS EXCLUSIVE"},
+    "ROW EXCLUSIVE": {"SHARE", "SHARE ROW EXCLUSIVE", "EXCLUSIVE", "ACCESS EXCLUSIVE"},
+    "SHARE UPDATE EXCLUSIVE": {"SHARE UPDATE EXCLUSIVE", "SHARE", "SHARE ROW EXCLUSIVE",
+                               "EXCLUSIVE", "ACCESS EXCLUSIVE"},
+    "SHARE": {"ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE", "SHARE ROW EXCLUSIVE", "EXCLUSIVE",
+              "ACCESS EXCLUSIVE"},
+    "SHARE ROW EXCLUSIVE": {"ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE", "SHARE",
+                            "SHARE ROW EXCLUSIVE", "EXCLUSIVE", "ACCESS EXCLUSIVE"},
+    "EXCLUSIVE": {"ROW SHARE", "ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE", "SHARE",
+                  "SHARE ROW EXCLUSIVE", "EXCLUSIVE", "ACCESS EXCLUSIVE"},
+    "ACCESS EXCLUSIVE": set(MODES),
+}
+READ, WRITE = "ACCESS SHARE", "ROW EXCLUSIVE"  # what the app's SELECT / INSERT, UPDATE, DELETE take
+
+POLL = 0.005  # seconds between the watcher's looks at pg_locks
+FORMAT = "labapp.locktrace/1"
+SQL_WIDTH = 60
+
+# Tables and types a migration can lock, by oid: user schemas only (pg_catalog,
+# pg_toast, temporary schemas and information_schema left out). Types: not a
+# table's row type, not an array type.
+_OBJECTS = r"""
+SELECT 'table', c.oid, n.nspname, c.relname, pg_relation_filenode(c.oid)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'm')
+  AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%'
+UNION ALL
+SELECT 'type', t.oid, n.nspname, t.typname, NULL
+FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+LEFT JOIN pg_class r ON r.oid = t.typrelid
+WHERE t.typcategory <> 'A' AND (t.typrelid = 0 OR r.relkind = 'c')
+  AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%'
+"""
+# The session's own granted locks on relations and types (the pg_locks view
+# itself is a catalog relation: filtered out with the catalogs, by oid).
+_OWN_LOCKS = """
+SELECT CASE WHEN locktype = 'relation' THEN 'table' ELSE 'type' END,
+       CASE WHEN locktype = 'relation' THEN relation ELSE objid END, mode
+FROM pg_locks
+WHERE pid = pg_backend_pid() AND granted
+  AND (locktype = 'relation' OR (locktype = 'object' AND classid = 'pg_type'::regclass))
+"""
+# The watcher's look at the migration's session: locks on relations and types,
+# and any lock it waits for, with the sessions it waits behind.
+_WATCH = """
+SELECT l.pid, l.locktype, l.relation,
+       CASE WHEN l.locktype = 'object' AND l.classid = 'pg_type'::regclass THEN l.objid END,
+       l.mode, l.granted,
+       CASE WHEN NOT l.granted THEN ARRAY(
+           SELECT coalesce(nullif(a.application_name, ''), 'pid ' || a.pid)
+           FROM pg_stat_activity a WHERE a.pid = ANY(pg_blocking_pids(l.pid)) ORDER BY 1) END
+FROM pg_locks l
+WHERE l.pid = ANY(%s)
+  AND (NOT l.granted OR l.locktype = 'relation'
+       OR (l.locktype = 'object' AND l.classid = 'pg_type'::regclass))
+"""
+# Alembic's own statements: on its version table, and its catalog queries (has_table)
+_BOOKKEEPING = r"\b{table}\b|^\s*SELECT\s+pg_catalog\."
+
+
+def bucket(seconds):
+    """The BUCKETS label of a duration."""
+    return next(label for limit, label in BUCKETS if seconds < limit)
+
+
+def duration(seconds, exact=False):
+    return f"{seconds:.3f} s" if exact else bucket(seconds)
+
+
+def blocks(mode):
+    """Which of the app's operations a lock of `mode` on a table blocks:
+    a subset of ("reads", "writes"), from CONFLICTS."""
+    return tuple(op for op, taken in (("reads", READ), ("writes", WRITE))
+                 if taken in CONFLICTS[mode])
+
+
+def short(sql, width=SQL_WIDTH):
+    """A statement on one line, at most `width` characters."""
+    text = " ".join(sql.split())
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def _strength(mode):
+    return MODES.index(mode) if mode in MODES else len(MODES)
+
+
+# -- what a trace holds ------------------------------------------------------------
+
+@dataclass
+class Lock:
+    """One (relation, mode) a statement took, and when it was let go."""
+    kind: str            # "table" or "type"
+    name: str            # the table or type name (schema-qualified outside the current schema)
+    mode: str            # "ACCESS EXCLUSIVE", ...
+    start: float         # its statement's start
+    end: float = None    # its transaction's COMMIT/ROLLBACK; a statement outside one: its end
+    new: bool = False    # created in the same transaction: nobody else sees it yet
+    seen_by: str = "session"  # "session" (asked after the statement) or "watcher"
+
+    @property
+    def relation(self):
+        return self.name if self.kind == "table" else f"type {self.name}"
+
+    @property
+    def held(self):
+        return None if self.end is None else self.end - self.start
+
+    @property
+    def blocks(self):
+        """("reads", "writes") of this table that wait while it is held."""
+        return blocks(self.mode) if self.kind == "table" and not self.new else ()
+
+    def label(self):
+        return f"{self.relation}{' (new)' if self.new else ''}: {self.mode}"
+
+
+@dataclass
+class Wait:
+    """A time the migration's session waited for a lock (seen by the watcher)."""
+    step: int            # index into Trace.steps (None: between statements)
+    target: str          # "deals", "type dealcurrency", "a row of deals", "another transaction"
+    mode: str
+    start: float
+    end: float
+    behind: list = field(default_factory=list)  # the sessions it waited for (application_name)
+
+    @property
+    def seconds(self):
+        return self.end - self.start
+
+    def describe(self):
+        """What it waited for, and behind whom: "for ACCESS EXCLUSIVE on deals, behind blocker"."""
+        what = ("for another transaction to end" if self.target == "another transaction"
+                else f"for {self.mode} on {self.target}")
+        return what + (f", behind {', '.join(self.behind)}" if self.behind else "")
+
+
+@dataclass
+class Step:
+    """One statement the migration ran."""
+    index: int
+    sql: str
+    start: float
+    end: float = None
+    transaction: int = None   # index into Trace.transactions; None: outside any (autocommit)
+    locks: list = field(default_factory=list)
+    rewrites: list = field(default_factory=list)  # tables that got a new file
+    bookkeeping: bool = False  # Alembic's own (alembic_version, its catalog queries)
+    failed: str = None
+
+    @property
+    def seconds(self):
+        return None if self.end is None else self.end - self.start
+
+    @property
+    def label(self):
+        return short(self.sql)
+
+
+@dataclass
+class Transaction:
+    """One database transaction of the migration's session."""
+    index: int
+    start: float
+    end: float = None
+    outcome: str = None       # "COMMIT" or "ROLLBACK" (None: still open when the trace ended)
+
+
+@dataclass
+class Trace:
+    """What one traced command did: its statements, transactions and waits."""
+    command: str
+    start: float
+    end: float = None
+    server: str = None        # server_version
+    pids: list = field(default_factory=list)  # the migration's backend pid(s)
+    steps: list = field(default_factory=list)
+    transactions: list = field(default_factory=list)
+    waits: list = field(default_factory=list)
+    error: str = None
+
+    # -- for a plot: (start, end, ...) on the time.monotonic() timeline ---------------
+    def held_intervals(self):
+        """[(relation, mode, start, end)]: each lock, from its statement to its release."""
+        return [(lock.relation, lock.mode, lock.start, lock.end)
+                for step in self.steps for lock in _sorted(step.locks)]
+
+    def wait_intervals(self):
+        """[(target, mode, start, end)]: each wait for a lock."""
+        return [(w.target, w.mode, w.start, w.end) for w in self.waits]
+
+    def statement_intervals(self):
+        """[(start, end, label)]: each statement the table shows."""
+        return [(s.start, s.end, s.label) for s in self.shown()]
+
+    # -- reading it -------------------------------------------------------------------
+    def shown(self):
+        """The statements worth a row: the migration's, and Alembic's own only if they waited."""
+        waited = {w.step for w in self.waits}
+        return [s for s in self.steps if not s.bookkeeping or s.index in waited]
+
+    def waited(self, step):
+        """Seconds `step` waited for locks; None if it never did."""
+        waits = [w.seconds for w in self.waits if w.step == step.index]
+        return sum(waits) if waits else None
+
+    def table(self, exact=False):
+        """One row per statement (a line per lock), for a learner to read at a glance."""
+        head = ("#", "tx", "statement", "locks taken", "rewrite", "ran", "waited", "held", "blocks")
+        rows, shown, notes = [], self.shown(), []
+        for number, step in enumerate(shown, 1):
+            waited = self.waited(step)
+            row = [str(number), "auto" if step.transaction is None else str(step.transaction + 1),
+                   step.label, "—", "yes: " + ", ".join(step.rewrites) if step.rewrites else "no",
+                   "failed" if step.failed else duration(step.seconds or 0, exact),
+                   "—" if waited is None else duration(waited, exact), "", ""]
+            rows.append(row)
+            for i, lock in enumerate(_sorted(step.locks)):
+                if i:
+                    row = [""] * len(head)
+                    rows.append(row)
+                row[3] = lock.label()
+                row[7] = "—" if lock.held is None else duration(lock.held, exact)
+                row[8] = ", ".join(lock.blocks) or "—"
+        widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+                 for r in [head, ["-" * w for w in widths]] + rows]
+        if not shown:
+            lines.append("(no statements: nothing to do)")
+        numbers = {step.index: n for n, step in enumerate(shown, 1)}
+        for wait in self.waits:
+            where = f"#{numbers[wait.step]}" if wait.step in numbers else "between statements"
+            notes.append(f"{where} waited {duration(wait.seconds, exact)} {wait.describe()}")
+        if any(s.transaction is not None and not s.locks for s in shown):
+            notes.append("locks taken: those the statement added; a transaction keeps each "
+                         "lock until it ends")
+        if any(s.transaction is None for s in shown):
+            notes.append("tx auto: outside a transaction; its locks are those the watcher saw "
+                         "while it ran, held only that long")
+        undone = sorted({s.transaction + 1 for s in shown if s.transaction is not None
+                         and self.transactions[s.transaction].outcome == "ROLLBACK"})
+        if undone:
+            notes.append(f"tx {', '.join(map(str, undone))}: rolled back, its statements undone")
+        if self.error:
+            notes.append(f"the migration failed: {self.error}")
+        return "\n".join(lines + notes)
+
+    def worst(self):
+        """(lock, step): the lock that blocked the app's reads or writes longest."""
+        candidates = [(lock, step) for step in self.steps for lock in step.locks
+                      if lock.blocks and lock.held is not None]
+        if not candidates:
+            return None
+        return max(candidates, key=lambda ls: (
+            _bucket_rank(ls[0].held), "reads" in ls[0].blocks, ls[0].held,
+            _strength(ls[0].mode), ls[0].name))
+
+    def verdict(self, exact=False):
+        """One line: the worst lock for the app."""
+        found = self.worst()
+        limit = BUCKETS[0][0]
+        if found is None or found[0].held < limit:
+            return f"no lock that blocks reads or writes of a table was held longer than {limit} s"
+        lock, step = found
+        until = (self.transactions[step.transaction].outcome or "the end of the trace"
+                 if step.transaction is not None else "its end")
+        held = duration(lock.held, exact)
+        who = ("every read and write" if lock.blocks == ("reads", "writes")
+               else "every write")
+        rest = "" if "reads" in lock.blocks else " (reads went on)"
+        return (f'{lock.mode} on {lock.name} held {held}, from "{step.label}" to {until}: '
+                f"{who} of {lock.name} in that time waited{rest}")
+
+    # -- JSON ---------------------------------------------------------------------------
+    def to_dict(self):
+        return {"format": FORMAT, "clock": "time.monotonic", **asdict(self)}
+
+    def save(self, path):
+        with open(path, "w", encoding="utf-8") as out:
+            json.dump(self.to_dict(), out, indent=1, ensure_ascii=False)
+            out.write("\n")
+
+    @classmethod
+    def from_dict(cls, data):
+        data = dict(data)
+        if data.pop("format", None) != FORMAT:
+            raise LabError(f"not a lock trace ({FORMAT}) file")
+        data.pop("clock", None)
+        data["steps"] = [Step(**{**s, "locks": [Lock(**lock) for lock in s["locks"]]})
+                         for s in data["steps"]]
+        data["transactions"] = [Transaction(**t) for t in data["transactions"]]
+        data["waits"] = [Wait(**w) for w in data["waits"]]
+        return cls(**data)
+
+
+def load(path):
+    """A Trace saved with Trace.save."""
+    with open(path, encoding="utf-8") as f:
+        return Trace.from_dict(json.load(f))
+
+
+def _sorted(locks):
+    return sorted(locks, key=lambda lock: (lock.kind != "table", lock.name, _strength(lock.mode)))
+
+
+def _bucket_rank(seconds):
+    return next(i for i, (limit, _) in enumerate(BUCKETS) if seconds < limit)
+
+
+# -- measuring -------------------------------------------------------------------------
+
+class Tracer:
+    """Trace every statement that runs on `engine` inside the with-block:
+
+        with Tracer(engine, "upgrade head") as tracer:
+            ...
+        tracer.trace   # also after an exception (trace.error says which)
+
+    The listeners go when the block ends, whatever happens in it."""
+
+    def __init__(self, engine, command="", poll=POLL, version_table="alembic_version"):
+        if engine.dialect.name != "postgresql":
+            raise LabError(f"the lock trace needs PostgreSQL (it reads pg_locks); this app's "
+                           f"database is {engine.dialect.name}")
+        self.engine, self.command, self.poll = engine, command, poll
+        self.version_table = version_table
+        self._bookkeeping = re.compile(_BOOKKEEPING.format(table=re.escape(version_table)),
+                                       re.IGNORECASE)
+        self.trace = None
+
+    # the with-block -------------------------------------------------------------------
+    def __enter__(self):
+        self.trace = Trace(command=self.command, start=time.monotonic())
+        self._known = {}          # (kind, oid) -> name, from every snapshot of the session
+        self._schema = "public"   # names in it are shown without the schema
+        self._names = {}          # id(DBAPI connection) -> its application_name before us
+        self._pids = []           # the migration's backend pid(s), for the watcher
+        self._tx = None           # the open Transaction
+        self._tx_objects = None   # the tables and types that existed when it began (the rest are new)
+        self._tx_locks = []       # its Locks, released when it ends
+        self._held = set()        # (kind, oid, mode) it held after the last statement
+        self._before = {}         # step index -> the snapshot before it ran
+        self._step = None
+        self._watcher = _Watcher(self.engine, self._pids, self.poll)  # before our pool events
+        self._listeners = [(self.engine, name, getattr(self, "_on_" + name)) for name in (
+            "checkout", "checkin", "begin", "commit", "rollback",
+            "before_cursor_execute", "after_cursor_execute", "handle_error")]
+        for target, name, fn in self._listeners:
+            sa.event.listen(target, name, fn)
+        self._watcher.start()
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        try:
+            self._watcher.finish()
+        finally:
+            for target, name, fn in self._listeners:
+                sa.event.remove(target, name, fn)
+        now = time.monotonic()
+        if self._tx is not None:  # never ended while we listened
+            self._end_transaction(now, None)
+        self._from_watcher(self._watcher.polls)
+        if self._watcher.error:
+            self.trace.error = (self.trace.error or "") + f" (the watcher failed: {self._watcher.error})"
+        self.trace.end = now
+        if isinstance(exc, SystemExit):  # Flask-Migrate's catch_errors: it said why already
+            self.trace.error = f"stopped with exit status {exc.code}"
+        elif exc is not None and not self.trace.error:
+            self.trace.error = _one_line(exc)
+        return False
+
+    # pool events: name the session, learn its pid -------------------------------------
+    def _on_checkout(self, dbapi_connection, record, proxy):
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT pg_backend_pid(), current_setting('application_name'), "
+                           "current_schema(), current_setting('server_version')")
+            pid, name, schema, version = cursor.fetchone()
+            cursor.execute("SELECT set_config('application_name', 'migration', false)")
+        finally:
+            cursor.close()
+        _commit(dbapi_connection)  # a session setting made in a transaction lasts only if it commits
+        self._names[id(dbapi_connection)] = name
+        self._schema, self.trace.server = schema, version
+        if pid not in self._pids:
+            self._pids.append(pid)
+            self.trace.pids.append(pid)
+
+    def _on_checkin(self, dbapi_connection, record):
+        name = self._names.pop(id(dbapi_connection), None) if dbapi_connection is not None else None
+        if name is None:
+            return
+        with contextlib.suppress(self.engine.dialect.loaded_dbapi.Error):  # broken: the pool drops it
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT set_config('application_name', %s, false)", (name,))
+            cursor.close()
+            _commit(dbapi_connection)
+
+    # transactions ---------------------------------------------------------------------
+    def _on_begin(self, conn):
+        if not _autocommit(conn.connection.dbapi_connection):
+            self._begin(time.monotonic())
+
+    def _on_commit(self, conn):
+        self._end_transaction(time.monotonic(), "COMMIT")
+
+    def _on_rollback(self, conn):
+        self._end_transaction(time.monotonic(), "ROLLBACK")
+
+    def _begin(self, now):
+        self._tx = Transaction(index=len(self.trace.transactions), start=now)
+        self.trace.transactions.append(self._tx)
+        self._tx_objects, self._tx_locks, self._held = None, [], set()
+
+    def _end_transaction(self, now, outcome):
+        if self._tx is None:  # Alembic's autocommit_block "commits" a transaction it never began
+            return
+        self._tx.end, self._tx.outcome = now, outcome
+        for lock in self._tx_locks:
+            lock.end = now
+        self._tx, self._held = None, set()
+
+    # statements -----------------------------------------------------------------------
+    def _on_before_cursor_execute(self, conn, cursor, statement, parameters, context, many):
+        dbapi_connection = cursor.connection
+        auto = _autocommit(dbapi_connection)
+        before = self._snapshot(dbapi_connection)
+        if not auto and self._tx is None:  # a DBAPI transaction SQLAlchemy did not announce
+            self._begin(time.monotonic())
+        if not auto and self._tx_objects is None:
+            self._tx_objects = set(before)
+        step = Step(index=len(self.trace.steps), sql=statement, start=time.monotonic(),
+                    transaction=None if auto else self._tx.index,
+                    bookkeeping=bool(self._bookkeeping.search(statement)))
+        self.trace.steps.append(step)
+        self._before[step.index] = before
+        self._step = step
+
+    def _on_after_cursor_execute(self, conn, cursor, statement, parameters, context, many):
+        step, self._step = self._step, None
+        if step is None:
+            return
+        step.end = time.monotonic()
+        dbapi_connection = cursor.connection
+        before, after = self._before[step.index], self._snapshot(dbapi_connection)
+        step.rewrites = sorted(self._known[key] for key, node in before.items()
+                               if key[0] == "table" and node and after.get(key)
+                               and after[key] != node)
+        if step.transaction is None:
+            return  # outside a transaction its locks are gone already: the watcher saw them
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(_OWN_LOCKS)
+            held = {(kind, oid, _mode(mode)) for kind, oid, mode in cursor.fetchall()}
+        finally:
+            cursor.close()
+        for kind, oid, mode in held - self._held:
+            name = self._known.get((kind, oid))
+            if name is None or (kind == "table" and self._is_version_table(name)):
+                continue  # an index, TOAST, a catalog, a rewrite's transient heap; Alembic's table
+            lock = Lock(kind, name, mode, start=step.start, new=(kind, oid) not in self._tx_objects)
+            step.locks.append(lock)
+            self._tx_locks.append(lock)
+        step.locks = _sorted(step.locks)
+        self._held = held
+
+    def _on_handle_error(self, context):
+        step, self._step = self._step, None
+        if step is not None and step.end is None:
+            step.end = time.monotonic()
+            step.failed = _one_line(context.original_exception)
+
+    # helpers --------------------------------------------------------------------------
+    def _snapshot(self, dbapi_connection):
+        """{(kind, oid): filenode} of the user's tables and types, as this session sees
+        them; remembers their names (a table dropped later keeps its name)."""
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(_OBJECTS)
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        snapshot = {}
+        for kind, oid, schema, name, filenode in rows:
+            self._known[(kind, oid)] = name if schema == self._schema else f"{schema}.{name}"
+            snapshot[(kind, oid)] = filenode
+        return snapshot
+
+    def _is_version_table(self, name):
+        return name.rpartition(".")[2] == self.version_table
+
+    def _from_watcher(self, polls):
+        """The watcher's sightings: the locks of statements outside a transaction, and waits."""
+        steps = self.trace.steps
+        for step in steps:
+            if step.transaction is not None or step.end is None:
+                continue
+            seen = set()
+            for _, t0, t1, rows in polls:
+                if t0 >= step.start and t1 <= step.end:  # the look happened while it ran
+                    seen |= {(kind, oid, mode) for kind, oid, mode, granted, *_ in rows
+                             if granted and kind in ("table", "type")}
+            for kind, oid, mode in seen:
+                name = self._known.get((kind, oid))
+                if name is None or (kind == "table" and self._is_version_table(name)):
+                    continue
+                step.locks.append(Lock(kind, name, mode, start=step.start, end=step.end,
+                                       new=(kind, oid) not in self._before[step.index],
+                                       seen_by="watcher"))
+            step.locks = _sorted(step.locks)
+        for key, start, end, behind in _intervals(polls):
+            if behind == ["locktrace"] and self._watcher.same_database:
+                continue  # a CONCURRENTLY build waiting for one of the watcher's own looks
+            step = _step_at(steps, start, end)
+            if step is not None:
+                start, end = max(start, step.start), min(end, step.end or end)
+            kind, oid, mode = key
+            self.trace.waits.append(Wait(step=None if step is None else step.index,
+                                         target=self._target(kind, oid), mode=mode,
+                                         start=start, end=max(start, end), behind=behind))
+
+    def _target(self, kind, oid):
+        if kind in ("table", "type", "tuple"):
+            name = self._known.get(("type" if kind == "type" else "table", oid))
+            name = name or f"relation {oid}"
+            return {"table": name, "type": f"type {name}", "tuple": f"a row of {name}"}[kind]
+        if kind in ("transactionid", "virtualxid"):
+            return "another transaction"
+        return f"a lock of type {kind}"
+
+
+class _Watcher(threading.Thread):
+    """A second connection that looks at the migration's locks every `poll` seconds.
+
+    It connects to the `postgres` database when it can: pg_locks shows every
+    database's locks, and a CREATE INDEX CONCURRENTLY waits for the queries of
+    every session in its own database (the watcher's looks too) before it ends.
+    Else to the app's database, and waits behind the watcher alone are dropped."""
+
+    def __init__(self, engine, pids, poll):
+        super().__init__(name="locktrace-watcher", daemon=True)
+        self.pids, self.poll = pids, poll
+        self.polls = []           # (number, t0, t1, rows) of each look that saw something
+        self.error = None
+        self._done = threading.Event()
+        self._pool = None
+        self._errors = (sa.exc.SQLAlchemyError, engine.dialect.loaded_dbapi.Error)
+        try:
+            self._connection = self._connect_elsewhere(engine)
+        except self._errors:  # no `postgres` database, no right to connect to it
+            self._pool = engine.pool.recreate()  # the engine's way to connect, a pool of its own
+            self._connection = self._pool.connect()
+        self.same_database = self._pool is not None
+        dbapi_connection = self._connection.dbapi_connection
+        dbapi_connection.autocommit = True
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET application_name = 'locktrace'")
+        cursor.close()
+
+    @staticmethod
+    def _connect_elsewhere(engine):
+        options = {"connect_timeout": 5} if engine.dialect.driver in ("psycopg2", "psycopg") else {}
+        other = sa.create_engine(engine.url.set(database="postgres"), poolclass=sa.pool.NullPool,
+                                 connect_args=options)
+        return other.raw_connection()
+
+    def run(self):
+        number = 0
+        try:
+            cursor = self._connection.dbapi_connection.cursor()
+            while not self._done.is_set():
+                if self.pids:
+                    t0 = time.monotonic()
+                    cursor.execute(_WATCH, (list(self.pids),))
+                    rows = cursor.fetchall()
+                    t1 = time.monotonic()
+                    if rows:
+                        self.polls.append((number, t0, t1, [_watched(row) for row in rows]))
+                    number += 1
+                self._done.wait(self.poll)
+        except self._errors as exc:  # reported with the trace; the migration goes on
+            self.error = _one_line(exc)
+
+    def finish(self):
+        self._done.set()
+        if self.is_alive():
+            self.join()
+        self._connection.invalidate()  # closed, never handed to anyone else
+        if self._pool is not None:
+            self._pool.dispose()
+
+
+def _watched(row):
+    """A watcher row as (kind, oid, mode, granted, locktype, behind)."""
+    _, locktype, relation, type_oid, mode, granted, behind = row
+    if locktype == "relation":
+        kind, oid = "table", relation
+    elif type_oid is not None:
+        kind, oid = "type", type_oid
+    elif locktype == "tuple":
+        kind, oid = "tuple", relation
+    else:
+        kind, oid = locktype, None
+    return kind, oid, _mode(mode), granted, locktype, list(behind or [])
+
+
+def _intervals(polls):
+    """Waits from consecutive looks that saw the same ungranted lock:
+    [((kind, oid, mode), start, end, behind)]."""
+    found, open_ = [], {}
+    for number, t0, t1, rows in polls:
+        seen = {}
+        for kind, oid, mode, granted, _, behind in rows:
+            if not granted:
+                seen[(kind, oid, mode)] = behind
+        for key in list(open_):
+            if key not in seen or open_[key][2] != number - 1:
+                found.append(_closed(key, open_.pop(key)))
+        for key, behind in seen.items():
+            if key in open_:
+                open_[key][1:3] = [t1, number]
+                open_[key][3].update(behind)
+            else:
+                open_[key] = [t0, t1, number, set(behind)]
+    found += [_closed(key, value) for key, value in open_.items()]
+    return sorted(found, key=lambda wait: wait[1])
+
+
+def _closed(key, value):
+    start, end, _, behind = value
+    return key, start, end, sorted(behind)
+
+
+def _step_at(steps, start, end):
+    """The statement that ran while a wait was seen (the middle of the wait)."""
+    middle = (start + end) / 2
+    for step in steps:
+        if step.start <= middle and (step.end is None or middle <= step.end):
+            return step
+    return None
+
+
+def _mode(pg_mode):
+    return _PG_MODES.get(pg_mode, pg_mode)
+
+
+def _autocommit(dbapi_connection):
+    return bool(getattr(dbapi_connection, "autocommit", False))
+
+
+def _commit(dbapi_connection):
+    if not _autocommit(dbapi_connection):
+        dbapi_connection.commit()
+
+
+def _one_line(exc):
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    return f"{type(orig).__name__}: {text[0]}" if text else type(orig).__name__
