@@ -288,7 +288,7 @@ class Trace:
                 row[7] = "—" if lock.held is None else duration(lock.held, exact)
                 row[8] = ", ".join(lock.blocks) or "—"
         widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
                  for r in [head, ["-" * w for w in widths]] + rows]
         if not shown:
             lines.append("(no statements: nothing to do)")
