@@ -35,8 +35,13 @@ writes (INSERT, UPDATE, DELETE) ROW EXCLUSIVE. A lock is held from its
 statement's start (a request that waits already queues the app behind it).
 A table created in the same transaction blocks nobody: no one else sees it yet.
 
-Text output shows durations only as BUCKETS, so a notebook's output is the
-same on every run; the objects keep exact seconds (`table(exact=True)`). Every
+Text output shows durations only as BUCKETS; the objects keep exact seconds
+(`table(exact=True)`). A scan's time still straddles a bucket's edge from one
+machine to the next, so what a notebook stores is the steady view,
+`table(times=False)` (`flask trace upgrade --no-times`): instead of times, how
+far each lock was held ("this statement", or "to COMMIT, through #4"), and
+only the waits of at least STEADY_WAIT seconds (a lab makes those long on
+purpose; the app's own millisecond transactions come and go). Every
 time is a `time.monotonic()` reading, system-wide on Linux, macOS and Windows:
 another process's measurements share the timeline. `save`/`load`: JSON.
 """
@@ -78,6 +83,7 @@ CONFLICTS = {
 READ, WRITE = "ACCESS SHARE", "ROW EXCLUSIVE"  # what the app's SELECT / INSERT, UPDATE, DELETE take
 
 POLL = 0.005  # seconds between the watcher's looks at pg_locks
+STEADY_WAIT = 0.1  # the steady view shows waits this long or longer
 FORMAT = "labapp.locktrace/1"
 SQL_WIDTH = 60
 
@@ -269,24 +275,44 @@ class Trace:
         waits = [w.seconds for w in self.waits if w.step == step.index]
         return sum(waits) if waits else None
 
-    def table(self, exact=False):
-        """One row per statement (a line per lock), for a learner to read at a glance."""
-        head = ("#", "tx", "statement", "locks taken", "rewrite", "ran", "waited", "held", "blocks")
+    def reach(self, step, lock):
+        """How far `lock` (taken by `step`) was held, in statements: "this statement",
+        or "to COMMIT, through #N" (N: the last statement its transaction ran)."""
+        if step.transaction is None:
+            return "this statement"
+        numbers = {s.index: n for n, s in enumerate(self.shown(), 1)}
+        later = [numbers[s.index] for s in self.shown() if s.transaction == step.transaction]
+        outcome = self.transactions[step.transaction].outcome or "the end"
+        if not later or max(later) == numbers.get(step.index):
+            return "this statement" if outcome == "COMMIT" else f"this statement ({outcome})"
+        return f"to {outcome}, through #{max(later)}"
+
+    def table(self, exact=False, times=True):
+        """One row per statement (a line per lock), for a learner to read at a glance;
+        times=False: the steady view (see the module's docstring)."""
+        if times:
+            head = ("#", "tx", "statement", "locks taken", "rewrite", "ran", "waited", "held", "blocks")
+        else:
+            head = ("#", "tx", "statement", "locks taken", "rewrite", "held", "blocks")
         rows, shown, notes = [], self.shown(), []
         for number, step in enumerate(shown, 1):
             waited = self.waited(step)
             row = [str(number), "auto" if step.transaction is None else str(step.transaction + 1),
-                   step.label, "—", "yes: " + ", ".join(step.rewrites) if step.rewrites else "no",
-                   "failed" if step.failed else duration(step.seconds or 0, exact),
-                   "—" if waited is None else duration(waited, exact), "", ""]
+                   step.label, "—", "yes: " + ", ".join(step.rewrites) if step.rewrites else "no"]
+            row += (["failed" if step.failed else duration(step.seconds or 0, exact),
+                     "—" if waited is None else duration(waited, exact)] if times else [])
+            row += ["", ""]
             rows.append(row)
             for i, lock in enumerate(_sorted(step.locks)):
                 if i:
                     row = [""] * len(head)
                     rows.append(row)
                 row[3] = lock.label()
-                row[7] = "—" if lock.held is None else duration(lock.held, exact)
-                row[8] = ", ".join(lock.blocks) or "—"
+                if times:
+                    row[-2] = "—" if lock.held is None else duration(lock.held, exact)
+                else:
+                    row[-2] = self.reach(step, lock)
+                row[-1] = ", ".join(lock.blocks) or "—"
         widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
                  for r in [head, ["-" * w for w in widths]] + rows]
@@ -295,7 +321,10 @@ class Trace:
         numbers = {step.index: n for n, step in enumerate(shown, 1)}
         for wait in self.waits:
             where = f"#{numbers[wait.step]}" if wait.step in numbers else "between statements"
-            notes.append(f"{where} waited {duration(wait.seconds, exact)} {wait.describe()}")
+            if times:
+                notes.append(f"{where} waited {duration(wait.seconds, exact)} {wait.describe()}")
+            elif wait.seconds >= STEADY_WAIT:
+                notes.append(f"{where} waited {wait.describe()}")
         if any(s.transaction is not None and not s.locks for s in shown):
             notes.append("locks taken: those the statement added; a transaction keeps each "
                          "lock until it ends")
@@ -320,8 +349,10 @@ class Trace:
             _bucket_rank(ls[0].held), "reads" in ls[0].blocks, ls[0].held,
             _strength(ls[0].mode), ls[0].name))
 
-    def verdict(self, exact=False):
-        """One line: the worst lock for the app."""
+    def verdict(self, exact=False, times=True):
+        """One line: the worst lock for the app (times=False: the steady view's)."""
+        if not times:
+            return self._steady_verdict()
         found = self.worst()
         limit = BUCKETS[0][0]
         if found is None or found[0].held < limit:
@@ -335,6 +366,30 @@ class Trace:
         rest = "" if "reads" in lock.blocks else " (reads went on)"
         return (f'{lock.mode} on {lock.name} held {held}, from "{step.label}" to {until}: '
                 f"{who} of {lock.name} in that time waited{rest}")
+
+    def _steady_verdict(self):
+        """The lock that blocked the app through the most statements, without times."""
+        numbers = {s.index: n for n, s in enumerate(self.shown(), 1)}
+        blocking = [(lock, step) for step in self.shown() for lock in step.locks if lock.blocks]
+        if not blocking:
+            return "no lock that blocks reads or writes of a table was taken"
+
+        def last(lock_step):
+            lock, step = lock_step
+            if step.transaction is None:
+                return numbers[step.index]
+            return max(numbers[s.index] for s in self.shown() if s.transaction == step.transaction)
+
+        lock, step = max(blocking, key=lambda ls: (last(ls) - numbers[ls[1].index],
+                                                   "reads" in ls[0].blocks, _strength(ls[0].mode)))
+        who = "every read and write" if lock.blocks == ("reads", "writes") else "every write"
+        reach = self.reach(step, lock)
+        if reach.startswith("this statement"):
+            held = [f"#{numbers[s.index]}" for lock_, s in blocking]
+            return (f"each lock that blocks reads or writes was held for its own statement only "
+                    f"({', '.join(dict.fromkeys(held))})")
+        return (f'{lock.mode} on {lock.name} held from #{numbers[step.index]} "{step.label}" '
+                f"{reach}: {who} of {lock.name} waited until then")
 
     # -- JSON ---------------------------------------------------------------------------
     def to_dict(self):

@@ -1,28 +1,34 @@
 """Traffic: what the app's users feel while a migration runs.
 
-    with traffic.Load(v1) as load:            # clients start sending requests to release v1
+    with traffic.Load(v1) as load:            # users start arriving at release v1
         load.wait(1)                          # a second of ordinary traffic
         with load.mark("migration"):          # marked on the timeline
             !flask db upgrade
-    load.report.plot()                        # latency of every request over time
+    load.report.plot()                        # every request over time (labapp.timeline)
 
-A small load generator, bounded on every side so it cannot run away in a
-lab: at most 16 client threads, a duration limit (it stops by itself), a cap
-on requests (and so on memory), loopback only (it refuses any URL that is not
-http://127.0.0.1:...). Each client sends its next request as soon as the last
-one answered, after a short pause. Every request's start, latency and status
-is kept, and the release it was sent to (servers restart on new ports, so a
-request is told by its release, not its URL); a request the server did not
-answer within the client's timeout, or refused, has status 0 and counts as
-failed, like one answered with a 5xx.
+Users arrive at a steady rate (`rate` requests a second), whatever the app
+does: when it stalls, requests pile up, as real users' do, and each request's
+time runs from when its user arrived (waiting for a free client included), so
+a stall is measured whole. The servers take turns (a load balancer's round
+robin), and each goes through the whole mix of requests. With `health_every`,
+the load balancer also checks each server's /api/health that often.
+
+Bounded on every side so it cannot run away in a lab: at most 16 requests in
+flight, a duration limit (it stops by itself), a cap on requests (and so on
+memory), loopback only (it refuses any URL that is not http://127.0.0.1:...).
+Every request's start, latency, status and path is kept, and the release it
+was sent to (servers restart on new ports, so a request is told by its
+release, not its URL); a request the server did not answer within the
+client's timeout, or refused, has status 0 and counts as failed, like one
+answered with a 5xx.
 
 Times vary from run to run and machine to machine: a lab prints verdicts with
 wide margins (`verdict(...)`), and the numbers go into the plot and into
 `make bench`.
 """
 import contextlib
-import itertools
 import json
+import queue
 import threading
 import time
 import urllib.error
@@ -33,12 +39,15 @@ from dataclasses import dataclass, field
 from labapp import config
 from labapp.errors import LabError
 
-MAX_CLIENTS = 16
+MAX_CLIENTS = 16       # requests in flight at once, at most
+# in flight by default: fewer than an app server's threads (labapp.appserver: 8), so a
+# stalled database leaves it threads for its health check, as a real server has
 MAX_SECONDS = 600      # no load runs longer, whatever its caller forgets
 MAX_REQUESTS = 50_000
-# Seconds a client waits between two requests: four clients are a busy app's ~80 requests
-# a second, and leave the CPU to the migration (at 0.01 the load took half a core).
-PAUSE = 0.05
+# Users' requests a second: a busy app's, and it leaves the CPU to the migration.
+RATE = 80
+HEALTH = "/api/health"  # what a load balancer's health check asks
+CLIENTS = 4
 
 READS = (("GET", "/api/deals?limit=5", None),)
 
@@ -56,6 +65,7 @@ class Request:
     status: int     # HTTP status; 0: no answer (timeout, refused)
     target: str     # the server's URL
     release: str    # the release that server serves ("v1"; the URL for a bare URL)
+    path: str = ""  # what was asked ("/api/deals?limit=5")
 
     @property
     def failed(self):
@@ -83,6 +93,7 @@ class Report:
     requests: list
     marks: list = field(default_factory=list)  # (label, start, end) in seconds since the start
     seconds: float = 0.0
+    t0: float = 0.0  # time.monotonic() when the load began: other processes' times line up
 
     @property
     def failures(self):
@@ -120,52 +131,37 @@ class Report:
         return (f"{s['requests']} requests, {s['failures']} failed, p50 {s['p50_ms']} ms, "
                 f"p99 {s['p99_ms']} ms, max {s['max_ms']} ms")
 
-    def plot(self, title="", path=None):
-        """Every request: when it started (x) and how long it took (y); failures
-        in red; each mark as a shaded span. Shown inline, or saved as PNG to `path`."""
-        import matplotlib.pyplot as plt
+    def plot(self, title="", trace=None, path=None):
+        """Every request on a timeline, and the marks and `trace`'s locks in lanes below
+        (labapp.timeline). Shown inline, or saved as PNG to `path`."""
+        from labapp import timeline
 
-        fig, ax = plt.subplots(figsize=(8, 3))
-        colours = itertools.cycle(["tab:orange", "tab:purple", "tab:green", "tab:brown"])
-        for label, start, end in self.marks:
-            ax.axvspan(start, max(end, start + 0.02), alpha=0.25, color=next(colours), label=label)
-        ok = [r for r in self.requests if not r.failed]
-        bad = [r for r in self.requests if r.failed]
-        ax.scatter([r.start for r in ok], [r.latency * 1000 for r in ok], s=6, label="answered")
-        if bad:
-            ax.scatter([r.start for r in bad], [r.latency * 1000 for r in bad], s=14, marker="x",
-                       color="tab:red", label="failed")
-        ax.set_yscale("log")
-        ax.set_xlabel("seconds since the traffic began")
-        ax.set_ylabel("latency (ms, log)")
-        ax.set_title(f"{title}\n{self.summary_line()}" if title else self.summary_line(),
-                     fontsize=9)
-        ax.legend(fontsize=7, loc="upper left")
-        fig.tight_layout()
-        if path:
-            fig.savefig(path, format="png", dpi=80)
-            plt.close(fig)
-        else:
-            plt.show()
+        timeline.plot(self, title, trace, path)
 
 
 class Load:
-    """Clients sending requests to one or more servers (a load balancer's
-    round robin) until stopped, or for `seconds` at most. A server is an
-    app server (labapp.appserver: its release is known) or a URL."""
+    """Users sending `rate` requests a second to one or more servers (a load
+    balancer's round robin) until stopped, or for `seconds` at most; at most
+    `clients` in flight. A server is an app server (labapp.appserver: its
+    release is known) or a URL. `health_every`: seconds between the load
+    balancer's health checks of each server (None: none)."""
 
-    def __init__(self, *servers, clients=4, seconds=30, max_requests=10_000, timeout=10,
-                 mix=READS):
+    def __init__(self, *servers, rate=RATE, clients=CLIENTS, seconds=30, max_requests=10_000,
+                 timeout=10, mix=READS, health_every=None):
         if not 1 <= clients <= MAX_CLIENTS:
             raise LabError(f"clients must be between 1 and {MAX_CLIENTS}, not {clients}")
+        if not 0 < rate <= 1000:
+            raise LabError(f"rate must be between 1 and 1000 requests a second, not {rate}")
         if not servers:
             raise LabError("give the load at least one server")
-        self.clients, self.timeout, self.mix = clients, timeout, tuple(mix)
+        self.clients, self.timeout, self.mix, self.rate = clients, timeout, tuple(mix), rate
+        self.health_every = health_every
         self.seconds = min(seconds, MAX_SECONDS)
         self.max_requests = min(max_requests, MAX_REQUESTS)
         self.route(*servers)
-        self._requests, self._marks, self._sent = [], [], 0
+        self._requests, self._marks = [], []
         self._lock, self._stop = threading.Lock(), threading.Event()
+        self._jobs = queue.Queue()
         self._threads, self._t0, self.report = [], None, None
 
     def route(self, *servers, mix=None):
@@ -184,36 +180,53 @@ class Load:
     def start(self):
         config.refuse_if_self_checks_only("load")
         self._t0 = time.monotonic()
-        self._threads = [threading.Thread(target=self._client, args=(n,), daemon=True)
-                         for n in range(self.clients)]
+        self._threads = [threading.Thread(target=self._arrivals, daemon=True)]
+        self._threads += [threading.Thread(target=self._client, daemon=True)
+                          for _ in range(self.clients)]
+        if self.health_every:
+            self._threads.append(threading.Thread(target=self._health_checks, daemon=True))
         for thread in self._threads:
             thread.start()
         return self
 
-    def _client(self, n):
-        for sent in itertools.count(n):
-            if self._stop.is_set() or self.now() > self.seconds:
-                return
-            with self._lock:  # take a slot first: clients never send more than the cap
-                if self._sent >= self.max_requests:
-                    return
-                self._sent += 1
-            targets = self.targets
-            target, release = targets[sent % len(targets)]
-            mix = self.mix
-            method, path, body = mix[sent % len(mix)]
-            start = self.now()
-            status = self._send(method, target + path, body)
-            with self._lock:
-                self._requests.append(Request(start, self.now() - start, status, target, release))
-            self._stop.wait(PAUSE)
+    def _arrivals(self):
+        """A user every 1/rate seconds: request n is due at n/rate, on server n (in
+        turn), with the next request of the mix for that server."""
+        for n in range(self.max_requests):
+            due = n / self.rate
+            if due > self.seconds or self._stop.wait(max(0.0, due - self.now())):
+                break
+            targets, mix = self.targets, self.mix
+            target, release = targets[n % len(targets)]
+            self._jobs.put((due, target, release, mix[(n // len(targets)) % len(mix)]))
+        for _ in range(self.clients):
+            self._jobs.put(None)  # no more users: each client ends once the queue is empty
 
-    def _send(self, method, url, body):
+    def _client(self):
+        while True:
+            job = self._jobs.get()
+            if job is None or self._stop.is_set():
+                return
+            due, target, release, (method, path, body) = job
+            self._record(due, target, release, path, self._send(method, target + path, body))
+
+    def _health_checks(self):
+        while not self._stop.wait(self.health_every) and self.now() <= self.seconds:
+            for target, release in self.targets:
+                due = self.now()
+                self._record(due, target, release, HEALTH,
+                             self._send("GET", target + HEALTH, None, timeout=2))
+
+    def _record(self, due, target, release, path, status):
+        with self._lock:  # its time runs from when the user arrived, waiting for a client included
+            self._requests.append(Request(due, self.now() - due, status, target, release, path))
+
+    def _send(self, method, url, body, timeout=None):
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(url, data=data, method=method,
                                          headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=timeout or self.timeout) as response:
                 response.read()
                 return response.status
         except urllib.error.HTTPError as exc:
@@ -225,7 +238,7 @@ class Load:
     def wait(self, seconds):
         """Let the traffic flow for `seconds` (less if every client has finished)."""
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and any(t.is_alive() for t in self._threads):
+        while time.monotonic() < deadline and any(t.is_alive() for t in self._threads[1:]):
             self._stop.wait(min(0.05, max(0, deadline - time.monotonic())))
 
     @contextlib.contextmanager
@@ -242,13 +255,14 @@ class Load:
         self._marks.append((label, start - self._t0, end - self._t0))
 
     def stop(self):
+        """No more users; the requests in flight end (answered or timed out)."""
         self._stop.set()
         for thread in self._threads:
             thread.join(self.timeout + 5)
         seconds = self.now()
         with self._lock:
             requests = sorted(self._requests, key=lambda r: r.start)
-        self.report = Report(requests, sorted(self._marks, key=lambda m: m[1]), seconds)
+        self.report = Report(requests, sorted(self._marks, key=lambda m: m[1]), seconds, self._t0)
         return self.report
 
     def __enter__(self):

@@ -56,5 +56,5 @@ def test_requests_to_the_live_app_are_recorded_with_their_status_and_marks(tmp_p
     assert statuses == [200, 400]
     assert report.mark("nothing")[0] == pytest.approx(0, abs=1)
     assert set(report.summary()) == {"requests", "failures", "p50_ms", "p99_ms", "max_ms"}
-    report.plot("test", tmp_path / "timeline.png")
+    report.plot("test", path=tmp_path / "timeline.png")
     assert (tmp_path / "timeline.png").read_bytes()[:4] == b"\x89PNG"
