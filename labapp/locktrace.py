@@ -19,12 +19,15 @@ does (same env.py, same transactions), with SQLAlchemy events on the engine:
   types (`type dealcurrency`; a table's own row type is left out);
 * `pg_relation_filenode` of every table before and after the statement: a new
   file means the statement rewrote the table (TRUNCATE gives one too);
+* a statement outside a transaction (`autocommit_block`, transaction `auto`)
+  runs in a one-statement transaction of its own, which is what autocommit
+  gives it anyway, so that its locks can be asked for before its COMMIT lets
+  them go. Those that PostgreSQL refuses in a transaction (CREATE INDEX
+  CONCURRENTLY, VACUUM, ...) run as they are: their locks are what the watcher
+  saw while they ran;
 * a second connection, the watcher (application_name `locktrace`), polls
   `pg_locks WHERE pid = <the migration's>` every few ms: an ungranted row is a
-  wait, and what it sees is the only record of the locks of a statement that
-  runs outside a transaction (`autocommit_block`, CREATE INDEX CONCURRENTLY),
-  gone before its own session could ask. A statement quicker than one poll can
-  show none: those rows say so (transaction `auto`);
+  wait;
 * the migration's session is named `migration` in pg_stat_activity while the
   trace runs (its previous name comes back when the pool takes it back).
 
@@ -125,6 +128,12 @@ WHERE l.pid = ANY(%s)
   AND (NOT l.granted OR l.locktype = 'relation'
        OR (l.locktype = 'object' AND l.classid = 'pg_type'::regclass))
 """
+# Statements PostgreSQL refuses inside a transaction block: traced as they run, by the watcher
+_NO_TRANSACTION = re.compile(
+    r"\bCONCURRENTLY\b|^\s*(VACUUM|CREATE\s+DATABASE|DROP\s+DATABASE|ALTER\s+SYSTEM|"
+    r"CREATE\s+TABLESPACE|DROP\s+TABLESPACE|REINDEX\s+(SYSTEM|DATABASE)|"
+    r"BEGIN|START|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE|PREPARE\s+TRANSACTION)\b",
+    re.IGNORECASE)
 # Alembic's own statements: on its version table, and its catalog queries (has_table)
 _BOOKKEEPING = r"\b{table}\b|^\s*SELECT\s+pg_catalog\."
 
@@ -218,6 +227,7 @@ class Step:
     rewrites: list = field(default_factory=list)  # tables that got a new file
     bookkeeping: bool = False  # Alembic's own (alembic_version, its catalog queries)
     failed: str = None
+    wrapped: bool = False      # outside a transaction, run in a one-statement one of its own
 
     @property
     def seconds(self):
@@ -270,6 +280,22 @@ class Trace:
         waited = {w.step for w in self.waits}
         return [s for s in self.steps if not s.bookkeeping or s.index in waited]
 
+    def groups(self):
+        """The shown statements as rows: consecutive runs of one statement (a batched
+        backfill's UPDATE, its numbers aside) with the same locks make one row."""
+        found = []
+        for step in self.shown():
+            last = found[-1][-1] if found else None
+            if last is not None and _repeats(last, step):
+                found[-1].append(step)
+            else:
+                found.append([step])
+        return found
+
+    def numbers(self):
+        """{step index: its row's number}."""
+        return {s.index: n for n, group in enumerate(self.groups(), 1) for s in group}
+
     def waited(self, step):
         """Seconds `step` waited for locks; None if it never did."""
         waits = [w.seconds for w in self.waits if w.step == step.index]
@@ -280,7 +306,7 @@ class Trace:
         or "to COMMIT, through #N" (N: the last statement its transaction ran)."""
         if step.transaction is None:
             return "this statement"
-        numbers = {s.index: n for n, s in enumerate(self.shown(), 1)}
+        numbers = self.numbers()
         later = [numbers[s.index] for s in self.shown() if s.transaction == step.transaction]
         outcome = self.transactions[step.transaction].outcome or "the end"
         if not later or max(later) == numbers.get(step.index):
@@ -295,12 +321,17 @@ class Trace:
         else:
             head = ("#", "tx", "statement", "locks taken", "rewrite", "held", "blocks")
         rows, shown, notes = [], self.shown(), []
-        for number, step in enumerate(shown, 1):
-            waited = self.waited(step)
-            row = [str(number), "auto" if step.transaction is None else str(step.transaction + 1),
-                   step.label, "—", "yes: " + ", ".join(step.rewrites) if step.rewrites else "no"]
-            row += (["failed" if step.failed else duration(step.seconds or 0, exact),
-                     "—" if waited is None else duration(waited, exact)] if times else [])
+        for number, group in enumerate(self.groups(), 1):
+            step = group[0]
+            waits = [self.waited(s) for s in group if self.waited(s) is not None]
+            label = step.label if len(group) == 1 else f"{short(step.sql, SQL_WIDTH - 7)} (×{len(group)})"
+            txs = sorted({s.transaction for s in group if s.transaction is not None})
+            tx = "auto" if step.transaction is None else ",".join(str(t + 1) for t in txs)
+            row = [str(number), tx, label, "—",
+                   "yes: " + ", ".join(step.rewrites) if step.rewrites else "no"]
+            ran = max(s.seconds or 0 for s in group)  # a repeated statement: its longest run
+            row += (["failed" if step.failed else duration(ran, exact),
+                     duration(sum(waits), exact) if waits else "—"] if times else [])
             row += ["", ""]
             rows.append(row)
             for i, lock in enumerate(_sorted(step.locks)):
@@ -309,7 +340,9 @@ class Trace:
                     rows.append(row)
                 row[3] = lock.label()
                 if times:
-                    row[-2] = "—" if lock.held is None else duration(lock.held, exact)
+                    held = [x.held for s in group for x in s.locks
+                            if x.label() == lock.label() and x.held is not None]
+                    row[-2] = duration(max(held), exact) if held else "—"
                 else:
                     row[-2] = self.reach(step, lock)
                 row[-1] = ", ".join(lock.blocks) or "—"
@@ -318,7 +351,7 @@ class Trace:
                  for r in [head, ["-" * w for w in widths]] + rows]
         if not shown:
             lines.append("(no statements: nothing to do)")
-        numbers = {step.index: n for n, step in enumerate(shown, 1)}
+        numbers = self.numbers()
         for wait in self.waits:
             where = f"#{numbers[wait.step]}" if wait.step in numbers else "between statements"
             if times:
@@ -329,8 +362,11 @@ class Trace:
             notes.append("locks taken: those the statement added; a transaction keeps each "
                          "lock until it ends")
         if any(s.transaction is None for s in shown):
-            notes.append("tx auto: outside a transaction; its locks are those the watcher saw "
-                         "while it ran, held only that long")
+            notes.append("tx auto: outside a transaction (autocommit): each statement is its own "
+                         "transaction, and lets its locks go when it ends")
+        if any(s.transaction is None and not s.wrapped for s in shown):
+            notes.append("(a statement PostgreSQL runs only outside a transaction, such as "
+                         "CONCURRENTLY: its locks are those the watcher saw while it ran)")
         undone = sorted({s.transaction + 1 for s in shown if s.transaction is not None
                          and self.transactions[s.transaction].outcome == "ROLLBACK"})
         if undone:
@@ -369,7 +405,7 @@ class Trace:
 
     def _steady_verdict(self):
         """The lock that blocked the app through the most statements, without times."""
-        numbers = {s.index: n for n, s in enumerate(self.shown(), 1)}
+        numbers = self.numbers()
         blocking = [(lock, step) for step in self.shown() for lock in step.locks if lock.blocks]
         if not blocking:
             return "no lock that blocks reads or writes of a table was taken"
@@ -421,6 +457,15 @@ def load(path):
 
 def _sorted(locks):
     return sorted(locks, key=lambda lock: (lock.kind != "table", lock.name, _strength(lock.mode)))
+
+
+def _repeats(one, other):
+    """Is `other` the same statement as `one`, run again (its numbers aside), with the
+    same locks, in the same way (both outside a transaction, or in the same one)?"""
+    def key(step):
+        return (re.sub(r"\d+", "N", " ".join(step.sql.split())), step.transaction,
+                [lock.label() for lock in _sorted(step.locks)], step.rewrites, step.failed)
+    return key(one) == key(other)
 
 
 def _bucket_rank(seconds):
@@ -549,9 +594,12 @@ class Tracer:
             self._begin(time.monotonic())
         if not auto and self._tx_objects is None:
             self._tx_objects = set(before)
+        wrapped = auto and not _NO_TRANSACTION.search(statement)
+        if wrapped:  # what autocommit does, in a transaction we can look into before it ends
+            _run(dbapi_connection, "BEGIN")
         step = Step(index=len(self.trace.steps), sql=statement, start=time.monotonic(),
                     transaction=None if auto else self._tx.index,
-                    bookkeeping=bool(self._bookkeeping.search(statement)))
+                    bookkeeping=bool(self._bookkeeping.search(statement)), wrapped=wrapped)
         self.trace.steps.append(step)
         self._before[step.index] = before
         self._step = step
@@ -566,7 +614,7 @@ class Tracer:
         step.rewrites = sorted(self._known[key] for key, node in before.items()
                                if key[0] == "table" and node and after.get(key)
                                and after[key] != node)
-        if step.transaction is None:
+        if step.transaction is None and not step.wrapped:
             return  # outside a transaction its locks are gone already: the watcher saw them
         cursor = dbapi_connection.cursor()
         try:
@@ -574,6 +622,16 @@ class Tracer:
             held = {(kind, oid, _mode(mode)) for kind, oid, mode in cursor.fetchall()}
         finally:
             cursor.close()
+        if step.wrapped:
+            _run(dbapi_connection, "COMMIT")
+            ended = time.monotonic()
+            for kind, oid, mode in held:
+                name = self._known.get((kind, oid))
+                if name is not None and not (kind == "table" and self._is_version_table(name)):
+                    step.locks.append(Lock(kind, name, mode, start=step.start, end=ended,
+                                           new=(kind, oid) not in before))
+            step.locks = _sorted(step.locks)
+            return
         for kind, oid, mode in held - self._held:
             name = self._known.get((kind, oid))
             if name is None or (kind == "table" and self._is_version_table(name)):
@@ -589,6 +647,9 @@ class Tracer:
         if step is not None and step.end is None:
             step.end = time.monotonic()
             step.failed = _one_line(context.original_exception)
+            if step.wrapped:  # its one-statement transaction failed: end it, as autocommit would
+                with contextlib.suppress(self.engine.dialect.loaded_dbapi.Error):
+                    _run(context.connection.connection.dbapi_connection, "ROLLBACK")
 
     # helpers --------------------------------------------------------------------------
     def _snapshot(self, dbapi_connection):
@@ -613,7 +674,7 @@ class Tracer:
         """The watcher's sightings: the locks of statements outside a transaction, and waits."""
         steps = self.trace.steps
         for step in steps:
-            if step.transaction is not None or step.end is None:
+            if step.transaction is not None or step.wrapped or step.end is None:
                 continue
             seen = set()
             for _, t0, t1, rows in polls:
@@ -766,6 +827,14 @@ def _mode(pg_mode):
 
 def _autocommit(dbapi_connection):
     return bool(getattr(dbapi_connection, "autocommit", False))
+
+
+def _run(dbapi_connection, sql):
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(sql)
+    finally:
+        cursor.close()
 
 
 def _commit(dbapi_connection):

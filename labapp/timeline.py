@@ -41,20 +41,21 @@ def lanes(report, trace):
     if trace is None:
         return found
     origin = report.t0
-    numbers = {s.index: n for n, s in enumerate(trace.shown(), 1)}
-    for step in trace.shown():
-        end = step.end if step.end is not None else trace.end
-        bars = [((step.start - origin) * 1000, (end - origin) * 1000, "ran")]
-        waits = [w for w in trace.waits if w.step == step.index]
-        granted = max([w.end for w in waits] + [step.start])  # queued until then: hatched
-        for lock in step.locks:
-            if lock.end is not None:
-                bars.append(((max(lock.start, granted) - origin) * 1000, (lock.end - origin) * 1000,
-                             ("held", len(lock.blocks))))
-        bars += [((w.start - origin) * 1000, (w.end - origin) * 1000, "waited") for w in waits]
-        label = f"#{numbers[step.index]} {step.label}"
-        found.append((label if len(label) <= 42 else label[:41] + "…", bars,
-                      [(w.start - origin) * 1000 for w in waits]))
+    for number, group in enumerate(trace.groups(), 1):
+        bars, wait_starts = [], []
+        for step in group:
+            end = step.end if step.end is not None else trace.end
+            bars.append(((step.start - origin) * 1000, (end - origin) * 1000, "ran"))
+            waits = [w for w in trace.waits if w.step == step.index]
+            granted = max([w.end for w in waits] + [step.start])  # queued until then: hatched
+            for lock in step.locks:
+                if lock.end is not None:
+                    bars.append(((max(lock.start, granted) - origin) * 1000,
+                                 (lock.end - origin) * 1000, ("held", len(lock.blocks))))
+            bars += [((w.start - origin) * 1000, (w.end - origin) * 1000, "waited") for w in waits]
+            wait_starts += [(w.start - origin) * 1000 for w in waits]
+        label = f"#{number} {group[0].label}" + (f" (×{len(group)})" if len(group) > 1 else "")
+        found.append((label if len(label) <= 42 else label[:41] + "…", bars, wait_starts))
     return found
 
 

@@ -1,6 +1,6 @@
 """`flask trace upgrade|downgrade`: Flask-Migrate's command, with the lock trace.
 
-    flask --app yourapp trace upgrade [REVISION] [--save trace.json] [--exact | --no-times]
+    flask --app yourapp trace upgrade [REVISION] [--save trace.json] [--exact | --no-times | --quiet]
 
 Registered for every Flask app in the environment through the `flask.commands`
 entry point (pyproject.toml), so it works on any Flask-Migrate project, not only
@@ -58,14 +58,18 @@ def _command(action, default, help_text):
                   help="Also write the trace to this JSON file (times: time.monotonic()), "
                        "a failed one too.")
     @click.option("--exact", is_flag=True, help="Seconds instead of < 0.1 s / 0.1–1 s / ≥ 1 s.")
+    @click.option("--quiet", is_flag=True,
+                  help="Print no table and no verdict (with --save: keep the trace for a plot).")
     @click.option("--no-times", is_flag=True,
                   help="No times (they vary from run to run): how far each lock was held, in "
                        "statements, and only waits of 0.1 s or more. What a notebook stores.")
     @with_appcontext
-    def command(revision, directory, x_arg, save, exact, no_times):
+    def command(revision, directory, x_arg, save, exact, quiet, no_times):
         def show(trace):
             if save:
                 trace.save(save)
+            if quiet:
+                return
             click.echo(trace.table(exact=exact, times=not no_times))
             click.echo(trace.verdict(exact=exact, times=not no_times))
 

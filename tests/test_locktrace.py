@@ -449,3 +449,73 @@ def test_durations_show_as_three_buckets():
     """Text output shows a duration as one of BUCKETS, by its lower bound."""
     assert [locktrace.bucket(s) for s in (0, 0.099, 0.1, 0.999, 1.0, 3600)] == [
         "< 0.1 s", "< 0.1 s", "0.1–1 s", "0.1–1 s", "≥ 1 s", "≥ 1 s"]
+
+
+# -- outside a transaction: exact locks, each its own transaction ---------------------------
+
+QUICK_AND_BATCHED = '''
+    bind = op.get_bind()
+    with op.get_context().autocommit_block():
+        op.execute("ALTER TABLE deals ALTER COLUMN title SET DEFAULT ''")
+        for low in range(0, 200, 50):
+            bind.execute(sa.text("UPDATE deals SET amount = amount WHERE id > :low AND id <= :high"),
+                         {"low": low, "high": low + 50})
+'''
+
+
+@postgres_only
+def test_a_quick_statement_outside_a_transaction_shows_its_locks_every_time(project):
+    """A millisecond ALTER in an autocommit_block is quicker than the watcher's look: it
+    runs in a one-statement transaction of its own (what autocommit gives it), so its
+    ACCESS EXCLUSIVE is asked for before its COMMIT lets it go; and the app can use the
+    table again as soon as that statement ends, which the steady view says."""
+    project.revision(QUICK_AND_BATCHED)
+    for _ in range(3):  # the same every time, not when a poll happens to fall in it
+        proc, trace = project.trace("--no-times")
+        default = only(trace, "ALTER TABLE deals ALTER COLUMN title SET DEFAULT")
+        assert default.wrapped and default.transaction is None
+        assert locks(default) == [("deals", "ACCESS EXCLUSIVE")]
+        assert row(proc.output, "ALTER TABLE deals ALTER COLUMN title SET DEFAULT")[-2:] == [
+            "this statement", "reads, writes"]
+        assert project.flask("db", "downgrade", "base").returncode == 0
+    with _engine(project.url, "check").connect() as conn:  # nothing was left open
+        assert conn.exec_driver_sql("SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in%%' "
+                                    "AND datname = current_database()").scalar() == 0
+
+
+@postgres_only
+def test_a_batched_backfill_is_one_row_of_its_repeats(project):
+    """Four batches of one UPDATE (its bounds aside) make one row, `(×4)`, with their locks."""
+    project.revision(QUICK_AND_BATCHED)
+    proc, trace = project.trace("--no-times")
+    updates = [s for s in trace.shown() if s.sql.startswith("UPDATE deals")]
+    assert len(updates) == 4 and len(trace.groups()) == 2
+    cells = row(proc.output, "UPDATE deals SET amount = amount")
+    assert cells[2].endswith("(×4)") and cells[3] == "deals: ROW EXCLUSIVE", cells
+    assert trace.verdict(times=False) == ("each lock that blocks reads or writes was held for its "
+                                          "own statement only (#1)")
+
+
+@postgres_only
+def test_the_steady_view_says_how_far_a_lock_was_held_without_times(project):
+    """In one transaction, a lock taken by the first statement is held through the last:
+    the steady view (what a notebook stores) says so in statements, with no time in it."""
+    project.revision('    op.execute("ALTER TABLE deals ALTER COLUMN title SET DEFAULT \'\'")\n'
+                     '    op.execute("UPDATE deals SET amount = amount + 1")\n'
+                     '    op.execute("SELECT 1")\n')
+    proc, trace = project.trace("--no-times")
+    assert row(proc.output, "ALTER TABLE deals ALTER COLUMN title")[-2:] == [
+        "to COMMIT, through #3", "reads, writes"]
+    assert trace.verdict(times=False) == (
+        'ACCESS EXCLUSIVE on deals held from #1 "ALTER TABLE deals ALTER COLUMN title SET DEFAULT '
+        '\'\'" to COMMIT, through #3: every read and write of deals waited until then')
+    assert trace.verdict(times=False) in proc.output
+    assert not re.search(r"\d s\b|< 0\.1", proc.output.split("Running upgrade")[-1]), proc.output
+
+
+@postgres_only
+def test_quiet_prints_only_what_flask_db_upgrade_prints(project):
+    project.revision('    op.execute("SELECT 1")\n')
+    proc, trace = project.trace("--quiet")
+    assert "locks taken" not in proc.output and len(trace.shown()) == 1
+    assert [line for line in proc.output.splitlines() if not line.startswith("INFO")] == []
