@@ -51,6 +51,7 @@ another process's measurements share the timeline. `save`/`load`: JSON.
 import contextlib
 import json
 import math
+import os
 import re
 import threading
 import time
@@ -404,8 +405,16 @@ class Trace:
                 f"{who} of {lock.name} in that time waited{rest}")
 
     def _steady_verdict(self):
-        """The lock that blocked the app through the most statements, without times."""
+        """The lock that blocked the app through the most statements, without times;
+        first, a wait in the lock queue that made the app's requests queue too."""
         numbers = self.numbers()
+        queued = [w for w in self.waits if w.seconds >= STEADY_WAIT and w.step in numbers
+                  and w.mode in MODES and (READ in CONFLICTS[w.mode] or WRITE in CONFLICTS[w.mode])]
+        if queued:
+            wait = max(queued, key=lambda w: w.seconds)
+            who = "every read and write" if READ in CONFLICTS[wait.mode] else "every write"
+            return (f"#{numbers[wait.step]} waited in the lock queue {wait.describe()}: {who} of "
+                    f"{wait.target} that came after it queued behind it")
         blocking = [(lock, step) for step in self.shown() for lock in step.locks if lock.blocks]
         if not blocking:
             return "no lock that blocks reads or writes of a table was taken"
@@ -432,6 +441,8 @@ class Trace:
         return {"format": FORMAT, "clock": "time.monotonic", **asdict(self)}
 
     def save(self, path):
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
         with open(path, "w", encoding="utf-8") as out:
             json.dump(self.to_dict(), out, indent=1, ensure_ascii=False)
             out.write("\n")
