@@ -3,9 +3,10 @@
     report.plot("an instant ALTER behind a long report", trace="traces/0003.json")
 
 Top: every request (x: when it started, y: how long it took), coloured by the
-release that served it; a failed request is a red cross, a health check a
+release that served it; a failed request is a cross, a health check a
 diamond. Below, one lane per marked span (`load.mark(...)`) and one per
-statement of the migration's lock trace (labapp.locktrace): a thin bar while
+statement of the migration's lock trace that took a lock or waited for one
+(labapp.locktrace; repeats of one statement share a lane): a thin bar while
 the statement ran, a thick one while a lock it took was held (red: the app's
 reads and writes wait; orange: its writes wait; grey: neither), a hatched one
 while it waited for a lock, with a triangle where the wait began. Both share
@@ -41,7 +42,17 @@ def lanes(report, trace):
     if trace is None:
         return found
     origin = report.t0
-    for number, group in enumerate(trace.groups(), 1):
+    waited = {w.step for w in trace.waits}
+    shown = [s for s in trace.shown() if s.locks or s.index in waited]  # SET and the like: no lane
+    groups = []
+    for step in shown:
+        if groups and _same_lane(groups[-1][-1], step):
+            groups[-1].append(step)
+        else:
+            groups.append([step])
+    numbers = trace.numbers()
+    for group in groups:
+        number = numbers[group[0].index]
         bars, wait_starts = [], []
         for step in group:
             end = step.end if step.end is not None else trace.end
@@ -54,9 +65,17 @@ def lanes(report, trace):
                                  (lock.end - origin) * 1000, ("held", len(lock.blocks))))
             bars += [((w.start - origin) * 1000, (w.end - origin) * 1000, "waited") for w in waits]
             wait_starts += [(w.start - origin) * 1000 for w in waits]
-        label = f"#{number} {group[0].label}" + (f" (×{len(group)})" if len(group) > 1 else "")
-        found.append((label if len(label) <= 42 else label[:41] + "…", bars, wait_starts))
+        suffix = f" (×{len(group)})" if len(group) > 1 else ""
+        text = f"#{number} {group[0].label}"
+        label = (text if len(text) + len(suffix) <= 42 else text[:41 - len(suffix)] + "…") + suffix
+        found.append((label, bars, wait_starts))
     return found
+
+
+def _same_lane(one, other):
+    """Repeats of one statement (a retried ALTER, a backfill's batches) share a lane."""
+    return " ".join(one.sql.split()) == " ".join(other.sql.split()) or (
+        one.sql.split()[:3] == other.sql.split()[:3] and one.transaction is None is other.transaction)
 
 
 def plot(report, title="", trace=None, path=None):
@@ -81,10 +100,11 @@ def plot(report, title="", trace=None, path=None):
                 top.scatter([r.start * 1000 for r in shown], [max(r.latency * 1000, Y_LIMITS[0]) for r in shown],
                             s=size, marker=marker, color=colour, alpha=0.8,
                             label=f"{release}{' health check' if health else ''}")
-    failed = [r for r in report.requests if r.failed]
-    if failed:
-        top.scatter([r.start * 1000 for r in failed], [max(r.latency * 1000, Y_LIMITS[0]) for r in failed],
-                    s=22, marker="x", color="tab:red", label="failed")
+    for colour, release in zip(RELEASE_COLOURS * 3, releases, strict=False):
+        failed = [r for r in report.requests if r.release == release and r.failed]
+        if failed:
+            top.scatter([r.start * 1000 for r in failed], [max(r.latency * 1000, Y_LIMITS[0]) for r in failed],
+                        s=26, marker="x", color=colour, linewidths=1.5, label=f"{release} failed")
     plain = FuncFormatter(lambda value, _: f"{value:g}")
     top.set_yscale("log")
     top.set_ylim(*Y_LIMITS)
