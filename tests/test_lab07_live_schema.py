@@ -1,0 +1,168 @@
+"""Lab 07's claims about locks and transactions, on half a million rows of the
+real server, with lab 07's own revisions (tests/chains/lab07.patch):
+
+* its NOT NULL revision (0005, each statement in autocommit, the fill in keyset
+  batches) lets another session read and write `deals` throughout, with a
+  `lock_timeout` of 200 ms: no read or write gives up; the same six statements
+  in the revision's one transaction (the diagnose exercise's starting point)
+  make that session's reads and writes time out;
+* a `SET lock_timeout` in an `autocommit_block` lasts for the session: without
+  the line that puts env.py's value back, a later revision of the same upgrade
+  runs with 5 s.
+"""
+import re
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from conftest import SAMPLE, postgres_only, run_flask
+from labapp import database
+
+pytestmark = [postgres_only,
+              pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")]
+
+ROWS = 500_000
+NOTE = "migrations/versions/0005_deal_note_required.py"
+INDEX = "migrations/versions/0004_deals_contact_index.py"
+# the colleague's revision of the diagnose exercise: the right statements, in one transaction
+ONE_TRANSACTION = '''"""deal note required
+
+Revision ID: 0005
+Revises: 0004
+"""
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.execute("ALTER TABLE deals ALTER COLUMN note SET DEFAULT ''")
+    op.execute("UPDATE deals SET note = '' WHERE note IS NULL")
+    op.execute("ALTER TABLE deals ADD CONSTRAINT deals_note_not_null "
+               "CHECK (note IS NOT NULL) NOT VALID")
+    op.execute("ALTER TABLE deals VALIDATE CONSTRAINT deals_note_not_null")
+    op.execute("ALTER TABLE deals ALTER COLUMN note SET NOT NULL")
+    op.execute("ALTER TABLE deals DROP CONSTRAINT deals_note_not_null")
+
+
+def downgrade():
+    op.execute("ALTER TABLE deals ALTER COLUMN note DROP NOT NULL")
+    op.execute("ALTER TABLE deals ALTER COLUMN note DROP DEFAULT")
+'''
+
+
+def flask(folder, *args):
+    proc = run_flask(*args, cwd=folder, app=None, timeout=300)
+    assert proc.returncode == 0, proc.output
+    return proc
+
+
+class Prober(threading.Thread):
+    """Another session of the app: every 50 ms it reads one deal and writes one, each
+    giving up after 200 ms of waiting for a lock. Counts how many gave up."""
+
+    def __init__(self, url):
+        super().__init__(daemon=True)
+        self.engine = sa.create_engine(url, poolclass=sa.pool.NullPool,
+                                       connect_args={"options": "-c lock_timeout=200ms"})
+        self.stop, self.tries, self.timeouts = threading.Event(), 0, 0
+
+    def run(self):
+        with self.engine.connect() as conn:
+            while not self.stop.wait(0.05):
+                for sql in ("SELECT title FROM deals WHERE id = 1",
+                            "INSERT INTO deals (contact_id, title, amount, currency) VALUES (1, 'probe', 1, 'USD')"):
+                    self.tries += 1
+                    try:
+                        conn.exec_driver_sql(sql)
+                        conn.commit()
+                    except sa.exc.OperationalError as exc:
+                        conn.rollback()
+                        if getattr(exc.orig, "pgcode", None) != "55P03":  # lock_not_available
+                            raise
+                        self.timeouts += 1
+
+    def finish(self):
+        self.stop.set()
+        self.join(30)
+        self.engine.dispose()
+
+
+@pytest.fixture
+def lab07_at_0004(chain, db_url):
+    """Lab 07's end state, its database at 0004 with the sample rows and half a
+    million deals without a note."""
+    folder = chain("lab07")
+    flask(folder, "db", "upgrade", "0004")
+    flask(folder, "loaddata", str(SAMPLE))
+    engine = database.quick_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO deals (contact_id, title, amount, currency) "
+                             "SELECT 1 + i % 6, 'Deal ' || i, i, 'USD' FROM generate_series(1, :n) i"),
+                     {"n": ROWS})
+    engine.dispose()
+    return folder
+
+
+@pytest.mark.parametrize("version, gives_up", [("lab 07's 0005", False), ("one transaction", True)])
+def test_the_not_null_recipe_lets_the_app_read_and_write_throughout(lab07_at_0004, db_url,
+                                                                      version, gives_up):
+    if version == "one transaction":
+        (lab07_at_0004 / NOTE).write_text(ONE_TRANSACTION)
+    prober = Prober(db_url)
+    prober.start()
+    time.sleep(0.3)
+    try:
+        flask(lab07_at_0004, "db", "upgrade", "0005")
+    finally:
+        time.sleep(0.3)
+        prober.finish()
+    assert prober.tries > 10
+    assert (prober.timeouts > 0) == gives_up, (prober.timeouts, prober.tries)
+    engine = database.quick_engine(db_url)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT is_nullable FROM information_schema.columns WHERE "
+                                    "table_name = 'deals' AND column_name = 'note'").scalar() == "NO"
+    engine.dispose()
+
+
+LEAK_TEST = '''"""what lock_timeout a later revision runs with
+
+Revision ID: 0007
+Revises: 0006
+"""
+from alembic import op
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.execute("CREATE TABLE seen AS SELECT current_setting('lock_timeout') AS lock_timeout")
+
+
+def downgrade():
+    op.execute("DROP TABLE seen")
+'''
+
+
+@pytest.mark.parametrize("put_back, seen", [(True, "100ms"), (False, "5s")])
+def test_a_set_in_an_autocommit_block_lasts_for_the_rest_of_the_upgrade(chain, db_url, put_back, seen):
+    folder = chain("lab07")
+    if not put_back:  # lab 07's exercise 1 without its last line
+        source = (folder / INDEX).read_text()
+        (folder / INDEX).write_text(re.sub(r"\n\s*op\.execute\(f\"SET lock_timeout = '\{timeout\}'\"\)", "", source))
+        assert "{timeout}" not in (folder / INDEX).read_text()
+    (folder / "migrations" / "versions" / "0007_seen.py").write_text(LEAK_TEST)
+    flask(folder, "db", "upgrade")  # 0001 to 0007 in one upgrade
+    engine = database.quick_engine(db_url)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT lock_timeout FROM seen").scalar() == seen
+    engine.dispose()
