@@ -65,4 +65,104 @@ lab01.edit("models.py", """
 !flask db upgrade
 ''', hint="does not create the eventchannel type"),
     ],
+    "lab02": [
+        # Exercise 1: autogenerate's add + drop kept, its NOT NULL error "fixed" with a
+        # server_default: the upgrade runs, and every event's time becomes now()
+        Wrong(1, '''
+lab02.edit("models.py", """
+    happened_at = db.Column(db.DateTime, nullable=False)
+""", """
+    occurred_at = db.Column(db.DateTime, nullable=False)
+""")
+!flask db migrate -m "rename event happened_at" --rev-id 0005
+lab02.edit("migrations/versions/0005_rename_event_happened_at.py",
+           "sa.Column('occurred_at', sa.DateTime(), nullable=False)",
+           "sa.Column('occurred_at', sa.DateTime(), nullable=False, server_default=sa.func.now())")
+!flask db upgrade
+''', hint="occurred_at lost the times"),
+        # Exercise 1: the rename written in upgrade() only; downgrade() still adds + drops
+        Wrong(1, '''
+lab02.edit("models.py", """
+    happened_at = db.Column(db.DateTime, nullable=False)
+""", """
+    occurred_at = db.Column(db.DateTime, nullable=False)
+""")
+!flask db migrate -m "rename event happened_at" --rev-id 0005
+lab02.edit("migrations/versions/0005_rename_event_happened_at.py", """
+        batch_op.add_column(sa.Column('occurred_at', sa.DateTime(), nullable=False))
+        batch_op.drop_column('happened_at')
+""", """
+        batch_op.alter_column('happened_at', new_column_name='occurred_at')
+""")
+!flask db upgrade
+''', hint="make downgrade() in 0005 rename `occurred_at` back"),
+        # Exercise 2: the column added, the backfill forgotten
+        Wrong(2, '''
+lab02.edit("models.py", """
+    active = db.Column(db.Boolean, nullable=False, server_default=db.text("true"))
+""", """
+    active = db.Column(db.Boolean, nullable=False, server_default=db.text("true"))
+    last_event_at = db.Column(db.DateTime)
+""")
+!flask db migrate -m "add contact last_event_at" --rev-id 0006
+!flask db upgrade
+''', hint="contacts have no or a wrong last_event_at"),
+        # Exercise 2: a backfill whose subquery forgot its contact: the latest event of all
+        Wrong(2, '''
+lab02.edit("models.py", """
+    active = db.Column(db.Boolean, nullable=False, server_default=db.text("true"))
+""", """
+    active = db.Column(db.Boolean, nullable=False, server_default=db.text("true"))
+    last_event_at = db.Column(db.DateTime)
+""")
+!flask db migrate -m "add contact last_event_at" --rev-id 0006
+lab02.edit("migrations/versions/0006_add_contact_last_event_at.py", """
+        batch_op.add_column(sa.Column('last_event_at', sa.DateTime(), nullable=True))
+
+""", """
+        batch_op.add_column(sa.Column('last_event_at', sa.DateTime(), nullable=True))
+
+    op.execute("UPDATE contacts SET last_event_at = (SELECT max(occurred_at) FROM contact_events)")
+""")
+!flask db upgrade
+''', hint="contacts have no or a wrong last_event_at"),
+        # Exercise 2: the backfill typed into this database by hand, not into the revision:
+        # the rows are right here, and production would get NULLs
+        Wrong(2, '''
+lab02.edit("models.py", """
+    active = db.Column(db.Boolean, nullable=False, server_default=db.text("true"))
+""", """
+    active = db.Column(db.Boolean, nullable=False, server_default=db.text("true"))
+    last_event_at = db.Column(db.DateTime)
+""")
+!flask db migrate -m "add contact last_event_at" --rev-id 0006
+!flask db upgrade
+lab02.sql("UPDATE contacts SET last_event_at = (SELECT max(e.occurred_at)"
+          " FROM contact_events e WHERE e.contact_id = contacts.id)")
+''', hint="0006's upgrade() does not backfill"),
+        # Exercise 3: the duplicates deleted so that the colleague's constraint fits
+        Wrong(3, '''
+!flask db upgrade
+lab02.sql("DELETE FROM contact_events a USING contact_events b"
+          " WHERE a.title = b.title AND a.occurred_at = b.occurred_at AND a.id > b.id")
+!flask db upgrade
+''', hint="don't delete rows to fit a constraint"),
+        # Exercise 3: the revision fixed, models.py left with the colleague's constraint
+        Wrong(3, '''
+revision = "migrations/versions/0007_one_event_per_title_and_time.py"
+lab02.edit(revision, """
+    op.create_unique_constraint('uq_contact_events_title_time', 'contact_events',
+                                ['title', 'occurred_at'])
+""", """
+    op.create_unique_constraint('uq_contact_events_contact_title_time', 'contact_events',
+                                ['contact_id', 'title', 'occurred_at'])
+""")
+lab02.edit(revision, """
+    op.drop_constraint('uq_contact_events_title_time', 'contact_events', type_='unique')
+""", """
+    op.drop_constraint('uq_contact_events_contact_title_time', 'contact_events', type_='unique')
+""")
+!flask db upgrade
+''', hint="models.py and the database differ"),
+    ],
 }
