@@ -165,4 +165,83 @@ lab02.edit(revision, """
 !flask db upgrade
 ''', hint="models.py and the database differ"),
     ],
+    "lab03": [
+        # Exercise 1: models.py changed but not committed: the replay refuses to start
+        Wrong(1, '''
+lab03.edit("models.py", """
+    phone = db.Column(db.String(30))
+""", """
+    phone = db.Column(db.String(30))
+    company = db.Column(db.String(120))
+""")
+!rm -rf migrations
+!flask replay-production -m "add contact company" --rev-id 0004
+!LABAPP_DATABASE={lab03.database}_replay flask db upgrade
+''', hint="commit it on master"),
+        # Exercise 1: the revision tried on the lab's database (production), not on the replica
+        Wrong(1, '''
+lab03.edit("models.py", """
+    phone = db.Column(db.String(30))
+""", """
+    phone = db.Column(db.String(30))
+    company = db.Column(db.String(120))
+""")
+!git commit -q -am "contacts.company"
+!rm -rf migrations
+!flask replay-production -m "add contact company" --rev-id 0004
+!flask db upgrade
+''', hint="upgrade the replica"),
+        # Exercise 2: `git commit -a` after the merge: it leaves the new, untracked 0004 out
+        Wrong(2, '''
+!git switch -q production
+!git merge -q --no-edit master
+!git commit -q -am "production: migration 0004"
+!flask db upgrade
+''', hint="`git add migrations` and commit"),
+        # Exercise 2: committed on production, never applied
+        Wrong(2, '''
+!git switch -q production
+!git merge -q --no-edit master
+!git add migrations && git commit -q -m "production: migration 0004"
+''', hint="run `flask db upgrade` on production"),
+        # Exercise 3: made to fit by cutting every number to 15 characters
+        Wrong(3, '''
+lab03.edit("migrations/versions/0005_shorten_contact_phone.py",
+           "existing_type=sa.String(length=30), existing_nullable=True)",
+           "existing_type=sa.String(length=30), existing_nullable=True,"
+           " postgresql_using='left(phone, 15)')")
+!LABAPP_DATABASE={lab03.database}_replay flask db upgrade
+''', hint="the replica's phone numbers differ from DATA/contacts.csv"),
+        # Exercise 3: made to fit by taking the spaces out of the numbers first
+        Wrong(3, '''
+lab03.edit("migrations/versions/0005_shorten_contact_phone.py", """
+def upgrade():
+""", """
+def upgrade():
+    op.execute("UPDATE contacts SET phone = replace(phone, ' ', '')")
+""")
+!LABAPP_DATABASE={lab03.database}_replay flask db upgrade
+''', hint="the replica's phone numbers differ from DATA/contacts.csv"),
+        # Exercise 3: room for 16 in the revision only; models.py still says String(15)
+        Wrong(3, '''
+lab03.edit("migrations/versions/0005_shorten_contact_phone.py",
+           "op.alter_column('contacts', 'phone', type_=sa.String(length=15),",
+           "op.alter_column('contacts', 'phone', type_=sa.String(length=20),")
+lab03.edit("migrations/versions/0005_shorten_contact_phone.py",
+           "existing_type=sa.String(length=15), existing_nullable=True)",
+           "existing_type=sa.String(length=20), existing_nullable=True)")
+!LABAPP_DATABASE={lab03.database}_replay flask db upgrade
+''', hint="models.py's phone length differs"),
+        # Exercise 3: fixed in both files, then applied to the lab's database, not the replica
+        Wrong(3, '''
+lab03.edit("migrations/versions/0005_shorten_contact_phone.py",
+           "op.alter_column('contacts', 'phone', type_=sa.String(length=15),",
+           "op.alter_column('contacts', 'phone', type_=sa.String(length=20),")
+lab03.edit("migrations/versions/0005_shorten_contact_phone.py",
+           "existing_type=sa.String(length=15), existing_nullable=True)",
+           "existing_type=sa.String(length=20), existing_nullable=True)")
+lab03.edit("models.py", "phone = db.Column(db.String(15))", "phone = db.Column(db.String(20))")
+!flask db upgrade
+''', hint="not on the replica"),
+    ],
 }
