@@ -244,4 +244,110 @@ lab03.edit("models.py", "phone = db.Column(db.String(15))", "phone = db.Column(d
 !flask db upgrade
 ''', hint="not on the replica"),
     ],
+    "lab04": [
+        # Exercise 1: the generated revision applied as it is
+        Wrong(1, '''
+!flask db upgrade
+''', hint="still calls op.add_enum_value"),
+        # Exercise 1: ADD VALUE IF NOT EXISTS, but inside the upgrade's transaction
+        Wrong(1, '''
+lab04.edit(sgd, """
+    op.add_enum_value(
+        enum_schema='public',
+        enum_name='dealcurrency',
+        new_value='SGD',
+    )
+""", """
+    op.execute("ALTER TYPE dealcurrency ADD VALUE IF NOT EXISTS 'SGD'")
+""")
+!flask db upgrade
+''', hint="inside `with op.get_context().autocommit_block():`"),
+        # Exercise 1: the generated op.add_enum_value moved into an autocommit_block:
+        # outside the transaction now, and still without IF NOT EXISTS
+        Wrong(1, '''
+lab04.edit(sgd, """
+    op.add_enum_value(
+        enum_schema='public',
+        enum_name='dealcurrency',
+        new_value='SGD',
+    )
+""", """
+    with op.get_context().autocommit_block():
+        op.add_enum_value(
+            enum_schema='public',
+            enum_name='dealcurrency',
+            new_value='SGD',
+        )
+""")
+!flask db upgrade
+''', hint="op.add_enum_value in the autocommit_block"),
+        # Exercise 2: the index that blocks the swap dropped in downgrade(), never created again
+        Wrong(2, '''
+lab04.edit(sgd, """
+    op.sync_enum_values(
+""", """
+    op.drop_index('ix_deals_usd_amount', table_name='deals')
+    op.sync_enum_values(
+""")
+!flask db downgrade
+!flask db upgrade
+''', hint="ix_deals_usd_amount is gone"),
+        # Exercise 2: indexes_to_recreate with a definition that lost the WHERE
+        Wrong(2, '''
+lab04.edit(sgd, """
+from alembic_postgresql_enum import TableReference
+""", """
+from alembic_postgresql_enum import TableReference
+from alembic_postgresql_enum.sql_commands.indexes import TableIndex
+""")
+lab04.edit(sgd, """
+        enum_values_to_rename=[],
+""", """
+        enum_values_to_rename=[],
+        indexes_to_recreate=[TableIndex(
+            name='public.ix_deals_usd_amount',
+            definition="CREATE INDEX ix_deals_usd_amount ON public.deals USING btree (amount)")],
+""")
+!flask db downgrade
+!flask db upgrade
+''', hint="came back without its WHERE"),
+        # Exercise 2: downgrade() fixed, the round trip never run
+        Wrong(2, '''
+lab04.edit(sgd, """
+from alembic_postgresql_enum import TableReference
+""", """
+from alembic_postgresql_enum import TableReference
+from alembic_postgresql_enum.sql_commands.indexes import TableIndex
+""")
+lab04.edit(sgd, """
+        enum_values_to_rename=[],
+""", """
+        enum_values_to_rename=[],
+        indexes_to_recreate=[TableIndex(
+            name='public.ix_deals_usd_amount',
+            definition="CREATE INDEX ix_deals_usd_amount ON public.deals USING btree (amount)"
+                       " WHERE (currency = 'USD'::dealcurrency)")],
+""")
+''', hint="prove the round trip"),
+        # Exercise 3: the statement run with %sql: nothing measured
+        Wrong(3, '''
+%sql ALTER TYPE observatory.dealcurrency RENAME VALUE 'GBP' TO 'GBX'
+''', hint="keep the result of observatory.observe"),
+        # Exercise 3: the schema left out: it renames the label of the lab's own type
+        Wrong(3, '''
+rename_value = observatory.observe(lab04, "RENAME VALUE", [
+    "ALTER TYPE dealcurrency RENAME VALUE 'GBP' TO 'GBX'",
+])
+''', hint="GBP is gone from the lab's own dealcurrency"),
+        # Exercise 3: a rename measured as a swap, the way section 8 renamed the type away
+        Wrong(3, '''
+rename_value = observatory.observe(lab04, "RENAME VALUE", [
+    "ALTER TYPE observatory.dealcurrency RENAME TO _dealcurrency",
+    "CREATE TYPE observatory.dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBX', 'BTC', 'JPY', 'CHF')",
+    "ALTER TABLE observatory.deals ALTER COLUMN currency TYPE observatory.dealcurrency"
+    " USING replace(currency::text, 'GBP', 'GBX')::observatory.dealcurrency",
+    "DROP TYPE observatory._dealcurrency",
+])
+''', hint="measure only that one statement"),
+    ],
 }
