@@ -350,4 +350,182 @@ rename_value = observatory.observe(lab04, "RENAME VALUE", [
 ])
 ''', hint="measure only that one statement"),
     ],
+    "lab05": [
+        # Exercise 1: autogenerate's revision as it comes: sa.Enum creates dealcurrency again
+        Wrong(1, '''
+lab05.edit("models.py", """
+    status = db.Column(db.Enum(ContactEventStatus, name="contacteventstatus"),
+                       nullable=False)
+""", """
+    status = db.Column(db.Enum(ContactEventStatus, name="contacteventstatus"),
+                       nullable=False)
+
+
+class DealPayment(db.Model):
+    __tablename__ = "deal_payments"
+    id = db.Column(db.Integer, primary_key=True)
+    deal_id = db.Column(db.Integer, db.ForeignKey("deals.id"), nullable=False)
+    amount = db.Column(db.Numeric(12, 2), nullable=False)
+    currency = db.Column(db.Enum(DealCurrency, name="dealcurrency"), nullable=False)
+""")
+!flask db migrate -m "add deal payments" --rev-id 0003
+!flask db upgrade
+''', hint="make the currency column `postgresql.ENUM(..., name='dealcurrency', create_type=False)`"),
+        # Exercise 1: create_type=False put on the model, not on the revision
+        Wrong(1, '''
+lab05.edit("models.py", """
+    status = db.Column(db.Enum(ContactEventStatus, name="contacteventstatus"),
+                       nullable=False)
+""", """
+    status = db.Column(db.Enum(ContactEventStatus, name="contacteventstatus"),
+                       nullable=False)
+
+
+class DealPayment(db.Model):
+    __tablename__ = "deal_payments"
+    id = db.Column(db.Integer, primary_key=True)
+    deal_id = db.Column(db.Integer, db.ForeignKey("deals.id"), nullable=False)
+    amount = db.Column(db.Numeric(12, 2), nullable=False)
+    currency = db.Column(db.Enum(DealCurrency, name="dealcurrency", create_type=False), nullable=False)
+""")
+!flask db migrate -m "add deal payments" --rev-id 0003
+!flask db upgrade
+''', hint="in 0003's upgrade(), make the currency column"),
+        # Exercise 1: lab 01's habit: the downgrade drops the enum type, which deals still uses
+        Wrong(1, '''
+lab05.edit("models.py", """
+    status = db.Column(db.Enum(ContactEventStatus, name="contacteventstatus"),
+                       nullable=False)
+""", """
+    status = db.Column(db.Enum(ContactEventStatus, name="contacteventstatus"),
+                       nullable=False)
+
+
+class DealPayment(db.Model):
+    __tablename__ = "deal_payments"
+    id = db.Column(db.Integer, primary_key=True)
+    deal_id = db.Column(db.Integer, db.ForeignKey("deals.id"), nullable=False)
+    amount = db.Column(db.Numeric(12, 2), nullable=False)
+    currency = db.Column(db.Enum(DealCurrency, name="dealcurrency"), nullable=False)
+""")
+!flask db migrate -m "add deal payments" --rev-id 0003
+payments = "migrations/versions/0003_add_deal_payments.py"
+lab05.edit(payments, """
+import sqlalchemy as sa
+""", """
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+""")
+lab05.edit(payments, "sa.Enum('USD', 'EUR', 'AED', 'GBP', name='dealcurrency')",
+           "postgresql.ENUM('USD', 'EUR', 'AED', 'GBP', name='dealcurrency', create_type=False)")
+lab05.edit(payments, """
+    op.drop_table('deal_payments')
+""", """
+    op.drop_table('deal_payments')
+    sa.Enum(name='dealcurrency').drop(op.get_bind(), checkfirst=True)
+""")
+!flask db upgrade
+!flask db downgrade
+!flask db upgrade
+''', hint="0003's downgrade() must not drop dealcurrency"),
+        # Exercise 2: 0004 generated before env.py imported the package: sa.Enum twice
+        Wrong(2, '''
+lab05.edit("models.py", """
+    # the PostgreSQL type `dealcurrency`, shared with Deal.currency
+    currency = db.Column(db.Enum(DealCurrency, name="dealcurrency"), nullable=False)
+""", """
+    # the PostgreSQL type `dealcurrency`, shared with Deal.currency
+    currency = db.Column(db.Enum(DealCurrency, name="dealcurrency"), nullable=False)
+
+
+class EventStatusChange(db.Model):
+    __tablename__ = "event_status_changes"
+    id = db.Column(db.Integer, primary_key=True)
+    event_id = db.Column(db.Integer, db.ForeignKey("contact_events.id"), nullable=False)
+    changed_at = db.Column(db.DateTime, nullable=False)
+    old_status = db.Column(db.Enum(ContactEventStatus, name="contacteventstatus"), nullable=False)
+    new_status = db.Column(db.Enum(ContactEventStatus, name="contacteventstatus"), nullable=False)
+""")
+!flask db migrate -m "add event status changes" --rev-id 0004
+lab05.edit("migrations/env.py", """
+from alembic import context
+""", """
+from alembic import context
+import alembic_postgresql_enum  # noqa: F401
+""")
+!flask db upgrade
+''', hint="delete the file and migrate again"),
+        # Exercise 2: no import in env.py; create_type=False typed into 0004 by hand instead
+        Wrong(2, '''
+from pathlib import Path
+
+lab05.edit("models.py", """
+    # the PostgreSQL type `dealcurrency`, shared with Deal.currency
+    currency = db.Column(db.Enum(DealCurrency, name="dealcurrency"), nullable=False)
+""", """
+    # the PostgreSQL type `dealcurrency`, shared with Deal.currency
+    currency = db.Column(db.Enum(DealCurrency, name="dealcurrency"), nullable=False)
+
+
+class EventStatusChange(db.Model):
+    __tablename__ = "event_status_changes"
+    id = db.Column(db.Integer, primary_key=True)
+    event_id = db.Column(db.Integer, db.ForeignKey("contact_events.id"), nullable=False)
+    changed_at = db.Column(db.DateTime, nullable=False)
+    old_status = db.Column(db.Enum(ContactEventStatus, name="contacteventstatus"), nullable=False)
+    new_status = db.Column(db.Enum(ContactEventStatus, name="contacteventstatus"), nullable=False)
+""")
+!flask db migrate -m "add event status changes" --rev-id 0004
+status_changes = Path("migrations/versions/0004_add_event_status_changes.py")
+status_changes.write_text(status_changes.read_text()
+    .replace("import sqlalchemy as sa\\n", "import sqlalchemy as sa\\nfrom sqlalchemy.dialects import postgresql\\n")
+    .replace("sa.Enum(", "postgresql.ENUM(")
+    .replace("name='contacteventstatus')", "name='contacteventstatus', create_type=False)"))
+!flask db upgrade
+''', hint="add `import alembic_postgresql_enum` to migrations/env.py"),
+        # Exercise 3: create_type=False taken out: op.add_column still creates no type
+        Wrong(3, '''
+!flask db upgrade
+lab05.edit("migrations/versions/0005_add_invitation_channel.py",
+           "name='invitationchannel', create_type=False)", "name='invitationchannel')")
+!flask db upgrade
+''', hint="`flask db upgrade` fails on 0005"),
+        # Exercise 3: the type created by hand in this database: 0005 passes here, not in production
+        Wrong(3, '''
+!flask db upgrade
+%sql CREATE TYPE invitationchannel AS ENUM ('EMAIL', 'PHONE', 'LETTER')
+!flask db upgrade
+''', hint="not by 0005"),
+        # Exercise 3: the type created in upgrade(), never dropped in downgrade()
+        Wrong(3, '''
+lab05.edit("migrations/versions/0005_add_invitation_channel.py", """
+    op.add_column('event_invitations', sa.Column('channel', channel, nullable=True))
+""", """
+    channel.create(op.get_bind(), checkfirst=False)
+    op.add_column('event_invitations', sa.Column('channel', channel, nullable=True))
+""")
+!flask db upgrade
+!flask db downgrade
+!flask db upgrade
+''', hint="its downgrade() must drop it"),
+        # Exercise 3: downgrade() drops the type before the column that uses it: it fails
+        Wrong(3, '''
+channel_revision = "migrations/versions/0005_add_invitation_channel.py"
+lab05.edit(channel_revision, """
+    op.add_column('event_invitations', sa.Column('channel', channel, nullable=True))
+""", """
+    channel.create(op.get_bind(), checkfirst=False)
+    op.add_column('event_invitations', sa.Column('channel', channel, nullable=True))
+""")
+lab05.edit(channel_revision, """
+    op.drop_column('event_invitations', 'channel')
+""", """
+    channel.drop(op.get_bind(), checkfirst=False)
+    op.drop_column('event_invitations', 'channel')
+""")
+!flask db upgrade
+!flask db downgrade
+!flask db upgrade
+''', hint="the way down has not run through"),
+    ],
 }
