@@ -528,4 +528,188 @@ lab05.edit(channel_revision, """
 !flask db upgrade
 ''', hint="the way down has not run through"),
     ],
+    "lab06": [
+        # Exercise 1: squawk never run: Dana's swap applied as it is
+        Wrong(1, '''
+!flask db upgrade
+''', hint="squawk still flags 0005"),
+        # Exercise 1: ADD VALUE inside the upgrade's transaction: squawk has nothing to say
+        Wrong(1, '''
+btc = "migrations/versions/0005_deal_currency_btc.py"
+lab06.edit(btc, """
+    # swap dealcurrency for a new type that has BTC
+    op.execute("ALTER TYPE dealcurrency RENAME TO _dealcurrency")
+    op.execute("CREATE TYPE dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP', 'BTC')")
+    op.execute("ALTER TABLE deals ALTER COLUMN currency TYPE dealcurrency"
+               " USING currency::text::dealcurrency")
+    op.execute("DROP TYPE _dealcurrency")
+
+
+def downgrade():
+    op.execute("ALTER TYPE dealcurrency RENAME TO _dealcurrency")
+    op.execute("CREATE TYPE dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP')")
+    op.execute("ALTER TABLE deals ALTER COLUMN currency TYPE dealcurrency"
+               " USING currency::text::dealcurrency")
+    op.execute("DROP TYPE _dealcurrency")
+""", """
+    op.execute("SET lock_timeout = '2s'")
+    op.execute("SET statement_timeout = '5min'")
+    op.execute("ALTER TYPE dealcurrency ADD VALUE IF NOT EXISTS 'BTC' AFTER 'GBP'")
+
+
+def downgrade():
+    # PostgreSQL has no ALTER TYPE ... DROP VALUE: BTC stays in the type.
+    pass
+""")
+!flask db upgrade 0004:0005 --sql > review.sql
+!squawk --reporter gcc review.sql && echo "squawk: no issues"
+!flask db upgrade
+''', hint="inside the upgrade's transaction"),
+        # Exercise 1: ADD VALUE in the autocommit_block, without IF NOT EXISTS
+        Wrong(1, '''
+btc = "migrations/versions/0005_deal_currency_btc.py"
+lab06.edit(btc, """
+    # swap dealcurrency for a new type that has BTC
+    op.execute("ALTER TYPE dealcurrency RENAME TO _dealcurrency")
+    op.execute("CREATE TYPE dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP', 'BTC')")
+    op.execute("ALTER TABLE deals ALTER COLUMN currency TYPE dealcurrency"
+               " USING currency::text::dealcurrency")
+    op.execute("DROP TYPE _dealcurrency")
+
+
+def downgrade():
+    op.execute("ALTER TYPE dealcurrency RENAME TO _dealcurrency")
+    op.execute("CREATE TYPE dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP')")
+    op.execute("ALTER TABLE deals ALTER COLUMN currency TYPE dealcurrency"
+               " USING currency::text::dealcurrency")
+    op.execute("DROP TYPE _dealcurrency")
+""", """
+    op.execute("SET lock_timeout = '2s'")
+    op.execute("SET statement_timeout = '5min'")
+    with op.get_context().autocommit_block():
+        op.execute("ALTER TYPE dealcurrency ADD VALUE 'BTC' AFTER 'GBP'")
+
+
+def downgrade():
+    # PostgreSQL has no ALTER TYPE ... DROP VALUE: BTC stays in the type.
+    pass
+""")
+!flask db upgrade 0004:0005 --sql > review.sql
+!squawk --reporter gcc review.sql && echo "squawk: no issues"
+!flask db upgrade
+''', hint="write ADD VALUE IF NOT EXISTS"),
+        # Exercise 1: upgrade() made safe, downgrade() left swapping the type back
+        Wrong(1, '''
+btc = "migrations/versions/0005_deal_currency_btc.py"
+lab06.edit(btc, """
+    # swap dealcurrency for a new type that has BTC
+    op.execute("ALTER TYPE dealcurrency RENAME TO _dealcurrency")
+    op.execute("CREATE TYPE dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP', 'BTC')")
+    op.execute("ALTER TABLE deals ALTER COLUMN currency TYPE dealcurrency"
+               " USING currency::text::dealcurrency")
+    op.execute("DROP TYPE _dealcurrency")
+""", """
+    op.execute("SET lock_timeout = '2s'")
+    op.execute("SET statement_timeout = '5min'")
+    with op.get_context().autocommit_block():
+        op.execute("ALTER TYPE dealcurrency ADD VALUE IF NOT EXISTS 'BTC' AFTER 'GBP'")
+""")
+!flask db upgrade 0004:0005 --sql > review.sql
+!squawk --reporter gcc review.sql && echo "squawk: no issues"
+!flask db upgrade
+''', hint="0005's downgrade() should leave BTC in place"),
+        # Exercise 2: "cannot run inside a transaction block", so CONCURRENTLY taken out:
+        # it runs, and the build blocks every write to contact_events
+        Wrong(2, '''
+!flask db upgrade
+grace = "migrations/versions/0006_index_contact_events_happened_at.py"
+lab06.edit(grace, """
+    op.drop_index('ix_contact_events_happened_at', table_name='contact_events',
+                  postgresql_concurrently=True, if_exists=True)
+    op.create_index('ix_contact_events_happened_at', 'contact_events', ['happened_at'],
+                    postgresql_concurrently=True, if_not_exists=True)
+""", """
+    op.drop_index('ix_contact_events_happened_at', table_name='contact_events', if_exists=True)
+    op.create_index('ix_contact_events_happened_at', 'contact_events', ['happened_at'],
+                    if_not_exists=True)
+""")
+lab06.edit(grace, """
+def downgrade():
+    op.drop_index('ix_contact_events_happened_at', table_name='contact_events',
+                  postgresql_concurrently=True, if_exists=True)
+""", """
+def downgrade():
+    op.drop_index('ix_contact_events_happened_at', table_name='contact_events', if_exists=True)
+""")
+!flask db upgrade
+''', hint="keep CONCURRENTLY"),
+        # Exercise 2: upgrade() fixed, downgrade() left in the transaction
+        Wrong(2, '''
+grace = "migrations/versions/0006_index_contact_events_happened_at.py"
+lab06.edit(grace, """
+    op.drop_index('ix_contact_events_happened_at', table_name='contact_events',
+                  postgresql_concurrently=True, if_exists=True)
+    op.create_index('ix_contact_events_happened_at', 'contact_events', ['happened_at'],
+                    postgresql_concurrently=True, if_not_exists=True)
+""", """
+    with op.get_context().autocommit_block():
+        op.drop_index('ix_contact_events_happened_at', table_name='contact_events',
+                      postgresql_concurrently=True, if_exists=True)
+        op.create_index('ix_contact_events_happened_at', 'contact_events', ['happened_at'],
+                        postgresql_concurrently=True, if_not_exists=True)
+""")
+!flask db upgrade
+''', hint="0006's downgrade() runs DROP INDEX CONCURRENTLY inside the transaction too"),
+        # Exercise 2: the drop that the error line names deleted, the build put in the block:
+        # valid today, and a retry after a failed build keeps the INVALID index
+        Wrong(2, '''
+grace = "migrations/versions/0006_index_contact_events_happened_at.py"
+lab06.edit(grace, """
+    op.drop_index('ix_contact_events_happened_at', table_name='contact_events',
+                  postgresql_concurrently=True, if_exists=True)
+    op.create_index('ix_contact_events_happened_at', 'contact_events', ['happened_at'],
+                    postgresql_concurrently=True, if_not_exists=True)
+""", """
+    with op.get_context().autocommit_block():
+        op.create_index('ix_contact_events_happened_at', 'contact_events', ['happened_at'],
+                        postgresql_concurrently=True, if_not_exists=True)
+""")
+lab06.edit(grace, """
+def downgrade():
+    op.drop_index('ix_contact_events_happened_at', table_name='contact_events',
+                  postgresql_concurrently=True, if_exists=True)
+""", """
+def downgrade():
+    with op.get_context().autocommit_block():
+        op.drop_index('ix_contact_events_happened_at', table_name='contact_events',
+                      postgresql_concurrently=True, if_exists=True)
+""")
+!flask db upgrade
+''', hint="keep 0006's drop_index before create_index"),
+        # Exercise 3: the merge revision written, never applied
+        Wrong(3, '''
+lab06.edit("models.py", """
+    phone = db.Column(db.String(30))
+""", """
+    phone = db.Column(db.String(30))
+    company = db.Column(db.String(120))
+""")
+!flask db merge heads -m "merge frank" --rev-id 0007
+''', hint="run `flask db upgrade`"),
+        # Exercise 3: both heads applied with `upgrade heads`, the fork left in migrations/
+        Wrong(3, '''
+lab06.edit("models.py", """
+    phone = db.Column(db.String(30))
+""", """
+    phone = db.Column(db.String(30))
+    company = db.Column(db.String(120))
+""")
+!flask db upgrade heads
+''', hint="migrations/ has 2 heads"),
+        # Exercise 3: one head again and applied, models.py never given the column
+        Wrong(3, '''
+!flask db merge heads -m "merge frank" --rev-id 0007
+!flask db upgrade
+''', hint="`flask db check` fails"),
+    ],
 }
