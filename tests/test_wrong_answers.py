@@ -123,9 +123,9 @@ def variant(spec):
     for index, cell in enumerate(nb.cells):
         if "solution" in cell.metadata.get("tags", []):
             exercise = next(n for n, at in sorted(checks.items()) if at > index)
-            for k, wrong in enumerate(w for w in WRONG[spec.name] if w.exercise == exercise):
-                if previous == exercise and k == 0:
-                    continue  # already spliced before this exercise's first solution cell
+            # every wrong answer goes before the exercise's first solution cell, and only there
+            first = previous != exercise
+            for k, wrong in enumerate(w for w in WRONG[spec.name] if first and w.exercise == exercise):
                 check = nbformat.v4.new_code_cell(nb.cells[checks[exercise]].source)
                 check.id = f"wrong-{exercise}-{k}"
                 cells += [nbformat.v4.new_code_cell(f"_wa = _wa_snapshot({variable})"),

@@ -65,6 +65,653 @@ lab01.edit("models.py", """
 !flask db upgrade
 ''', hint="does not create the eventchannel type"),
     ],
+    "lab02": [
+        # Exercise 1: autogenerate's add + drop kept, its NOT NULL error "fixed" with a
+        # server_default: the upgrade runs, and every event's time becomes now()
+        Wrong(1, '''
+lab02.edit("models.py", """
+    happened_at = db.Column(db.DateTime, nullable=False)
+""", """
+    occurred_at = db.Column(db.DateTime, nullable=False)
+""")
+!flask db migrate -m "rename event happened_at" --rev-id 0005
+lab02.edit("migrations/versions/0005_rename_event_happened_at.py",
+           "sa.Column('occurred_at', sa.DateTime(), nullable=False)",
+           "sa.Column('occurred_at', sa.DateTime(), nullable=False, server_default=sa.func.now())")
+!flask db upgrade
+''', hint="occurred_at lost the times"),
+        # Exercise 1: the rename written in upgrade() only; downgrade() still adds + drops
+        Wrong(1, '''
+lab02.edit("models.py", """
+    happened_at = db.Column(db.DateTime, nullable=False)
+""", """
+    occurred_at = db.Column(db.DateTime, nullable=False)
+""")
+!flask db migrate -m "rename event happened_at" --rev-id 0005
+lab02.edit("migrations/versions/0005_rename_event_happened_at.py", """
+        batch_op.add_column(sa.Column('occurred_at', sa.DateTime(), nullable=False))
+        batch_op.drop_column('happened_at')
+""", """
+        batch_op.alter_column('happened_at', new_column_name='occurred_at')
+""")
+!flask db upgrade
+''', hint="make downgrade() in 0005 rename `occurred_at` back"),
+        # Exercise 2: the column added, the backfill forgotten
+        Wrong(2, '''
+lab02.edit("models.py", """
+    active = db.Column(db.Boolean, nullable=False, server_default=db.text("true"))
+""", """
+    active = db.Column(db.Boolean, nullable=False, server_default=db.text("true"))
+    last_event_at = db.Column(db.DateTime)
+""")
+!flask db migrate -m "add contact last_event_at" --rev-id 0006
+!flask db upgrade
+''', hint="contacts have no or a wrong last_event_at"),
+        # Exercise 2: a backfill whose subquery forgot its contact: the latest event of all
+        Wrong(2, '''
+lab02.edit("models.py", """
+    active = db.Column(db.Boolean, nullable=False, server_default=db.text("true"))
+""", """
+    active = db.Column(db.Boolean, nullable=False, server_default=db.text("true"))
+    last_event_at = db.Column(db.DateTime)
+""")
+!flask db migrate -m "add contact last_event_at" --rev-id 0006
+lab02.edit("migrations/versions/0006_add_contact_last_event_at.py", """
+        batch_op.add_column(sa.Column('last_event_at', sa.DateTime(), nullable=True))
+
+""", """
+        batch_op.add_column(sa.Column('last_event_at', sa.DateTime(), nullable=True))
+
+    op.execute("UPDATE contacts SET last_event_at = (SELECT max(occurred_at) FROM contact_events)")
+""")
+!flask db upgrade
+''', hint="contacts have no or a wrong last_event_at"),
+        # Exercise 2: the backfill typed into this database by hand, not into the revision:
+        # the rows are right here, and production would get NULLs
+        Wrong(2, '''
+lab02.edit("models.py", """
+    active = db.Column(db.Boolean, nullable=False, server_default=db.text("true"))
+""", """
+    active = db.Column(db.Boolean, nullable=False, server_default=db.text("true"))
+    last_event_at = db.Column(db.DateTime)
+""")
+!flask db migrate -m "add contact last_event_at" --rev-id 0006
+!flask db upgrade
+lab02.sql("UPDATE contacts SET last_event_at = (SELECT max(e.occurred_at)"
+          " FROM contact_events e WHERE e.contact_id = contacts.id)")
+''', hint="0006's upgrade() does not backfill"),
+        # Exercise 3: the duplicates deleted so that the colleague's constraint fits
+        Wrong(3, '''
+!flask db upgrade
+lab02.sql("DELETE FROM contact_events a USING contact_events b"
+          " WHERE a.title = b.title AND a.occurred_at = b.occurred_at AND a.id > b.id")
+!flask db upgrade
+''', hint="don't delete rows to fit a constraint"),
+        # Exercise 3: the revision fixed, models.py left with the colleague's constraint
+        Wrong(3, '''
+revision = "migrations/versions/0007_one_event_per_title_and_time.py"
+lab02.edit(revision, """
+    op.create_unique_constraint('uq_contact_events_title_time', 'contact_events',
+                                ['title', 'occurred_at'])
+""", """
+    op.create_unique_constraint('uq_contact_events_contact_title_time', 'contact_events',
+                                ['contact_id', 'title', 'occurred_at'])
+""")
+lab02.edit(revision, """
+    op.drop_constraint('uq_contact_events_title_time', 'contact_events', type_='unique')
+""", """
+    op.drop_constraint('uq_contact_events_contact_title_time', 'contact_events', type_='unique')
+""")
+!flask db upgrade
+''', hint="models.py and the database differ"),
+    ],
+    "lab03": [
+        # Exercise 1: models.py changed but not committed: the replay refuses to start
+        Wrong(1, '''
+lab03.edit("models.py", """
+    phone = db.Column(db.String(30))
+""", """
+    phone = db.Column(db.String(30))
+    company = db.Column(db.String(120))
+""")
+!rm -rf migrations
+!flask replay-production -m "add contact company" --rev-id 0004
+!LABAPP_DATABASE={lab03.database}_replay flask db upgrade
+''', hint="commit it on master"),
+        # Exercise 1: the revision tried on the lab's database (production), not on the replica
+        Wrong(1, '''
+lab03.edit("models.py", """
+    phone = db.Column(db.String(30))
+""", """
+    phone = db.Column(db.String(30))
+    company = db.Column(db.String(120))
+""")
+!git commit -q -am "contacts.company"
+!rm -rf migrations
+!flask replay-production -m "add contact company" --rev-id 0004
+!flask db upgrade
+''', hint="upgrade the replica"),
+        # Exercise 2: `git commit -a` after the merge: it leaves the new, untracked 0004 out
+        Wrong(2, '''
+!git switch -q production
+!git merge -q --no-edit master
+!git commit -q -am "production: migration 0004"
+!flask db upgrade
+''', hint="`git add migrations` and commit"),
+        # Exercise 2: committed on production, never applied
+        Wrong(2, '''
+!git switch -q production
+!git merge -q --no-edit master
+!git add migrations && git commit -q -m "production: migration 0004"
+''', hint="run `flask db upgrade` on production"),
+        # Exercise 3: made to fit by cutting every number to 15 characters
+        Wrong(3, '''
+lab03.edit("migrations/versions/0005_shorten_contact_phone.py",
+           "existing_type=sa.String(length=30), existing_nullable=True)",
+           "existing_type=sa.String(length=30), existing_nullable=True,"
+           " postgresql_using='left(phone, 15)')")
+!LABAPP_DATABASE={lab03.database}_replay flask db upgrade
+''', hint="the replica's phone numbers differ from DATA/contacts.csv"),
+        # Exercise 3: made to fit by taking the spaces out of the numbers first
+        Wrong(3, '''
+lab03.edit("migrations/versions/0005_shorten_contact_phone.py", """
+def upgrade():
+""", """
+def upgrade():
+    op.execute("UPDATE contacts SET phone = replace(phone, ' ', '')")
+""")
+!LABAPP_DATABASE={lab03.database}_replay flask db upgrade
+''', hint="the replica's phone numbers differ from DATA/contacts.csv"),
+        # Exercise 3: room for 16 in the revision only; models.py still says String(15)
+        Wrong(3, '''
+lab03.edit("migrations/versions/0005_shorten_contact_phone.py",
+           "op.alter_column('contacts', 'phone', type_=sa.String(length=15),",
+           "op.alter_column('contacts', 'phone', type_=sa.String(length=20),")
+lab03.edit("migrations/versions/0005_shorten_contact_phone.py",
+           "existing_type=sa.String(length=15), existing_nullable=True)",
+           "existing_type=sa.String(length=20), existing_nullable=True)")
+!LABAPP_DATABASE={lab03.database}_replay flask db upgrade
+''', hint="models.py's phone length differs"),
+        # Exercise 3: fixed in both files, then applied to the lab's database, not the replica
+        Wrong(3, '''
+lab03.edit("migrations/versions/0005_shorten_contact_phone.py",
+           "op.alter_column('contacts', 'phone', type_=sa.String(length=15),",
+           "op.alter_column('contacts', 'phone', type_=sa.String(length=20),")
+lab03.edit("migrations/versions/0005_shorten_contact_phone.py",
+           "existing_type=sa.String(length=15), existing_nullable=True)",
+           "existing_type=sa.String(length=20), existing_nullable=True)")
+lab03.edit("models.py", "phone = db.Column(db.String(15))", "phone = db.Column(db.String(20))")
+!flask db upgrade
+''', hint="not on the replica"),
+    ],
+    "lab04": [
+        # Exercise 1: the generated revision applied as it is
+        Wrong(1, '''
+!flask db upgrade
+''', hint="still calls op.add_enum_value"),
+        # Exercise 1: ADD VALUE IF NOT EXISTS, but inside the upgrade's transaction
+        Wrong(1, '''
+lab04.edit(sgd, """
+    op.add_enum_value(
+        enum_schema='public',
+        enum_name='dealcurrency',
+        new_value='SGD',
+    )
+""", """
+    op.execute("ALTER TYPE dealcurrency ADD VALUE IF NOT EXISTS 'SGD'")
+""")
+!flask db upgrade
+''', hint="inside `with op.get_context().autocommit_block():`"),
+        # Exercise 1: the generated op.add_enum_value moved into an autocommit_block:
+        # outside the transaction now, and still without IF NOT EXISTS
+        Wrong(1, '''
+lab04.edit(sgd, """
+    op.add_enum_value(
+        enum_schema='public',
+        enum_name='dealcurrency',
+        new_value='SGD',
+    )
+""", """
+    with op.get_context().autocommit_block():
+        op.add_enum_value(
+            enum_schema='public',
+            enum_name='dealcurrency',
+            new_value='SGD',
+        )
+""")
+!flask db upgrade
+''', hint="op.add_enum_value in the autocommit_block"),
+        # Exercise 2: the index that blocks the swap dropped in downgrade(), never created again
+        Wrong(2, '''
+lab04.edit(sgd, """
+    op.sync_enum_values(
+""", """
+    op.drop_index('ix_deals_usd_amount', table_name='deals')
+    op.sync_enum_values(
+""")
+!flask db downgrade
+!flask db upgrade
+''', hint="ix_deals_usd_amount is gone"),
+        # Exercise 2: indexes_to_recreate with a definition that lost the WHERE
+        Wrong(2, '''
+lab04.edit(sgd, """
+from alembic_postgresql_enum import TableReference
+""", """
+from alembic_postgresql_enum import TableReference
+from alembic_postgresql_enum.sql_commands.indexes import TableIndex
+""")
+lab04.edit(sgd, """
+        enum_values_to_rename=[],
+""", """
+        enum_values_to_rename=[],
+        indexes_to_recreate=[TableIndex(
+            name='public.ix_deals_usd_amount',
+            definition="CREATE INDEX ix_deals_usd_amount ON public.deals USING btree (amount)")],
+""")
+!flask db downgrade
+!flask db upgrade
+''', hint="came back without its WHERE"),
+        # Exercise 2: downgrade() fixed, the round trip never run
+        Wrong(2, '''
+lab04.edit(sgd, """
+from alembic_postgresql_enum import TableReference
+""", """
+from alembic_postgresql_enum import TableReference
+from alembic_postgresql_enum.sql_commands.indexes import TableIndex
+""")
+lab04.edit(sgd, """
+        enum_values_to_rename=[],
+""", """
+        enum_values_to_rename=[],
+        indexes_to_recreate=[TableIndex(
+            name='public.ix_deals_usd_amount',
+            definition="CREATE INDEX ix_deals_usd_amount ON public.deals USING btree (amount)"
+                       " WHERE (currency = 'USD'::dealcurrency)")],
+""")
+''', hint="prove the round trip"),
+        # Exercise 3: the statement run with %sql: nothing measured
+        Wrong(3, '''
+%sql ALTER TYPE observatory.dealcurrency RENAME VALUE 'GBP' TO 'GBX'
+''', hint="keep the result of observatory.observe"),
+        # Exercise 3: the schema left out: it renames the label of the lab's own type
+        Wrong(3, '''
+rename_value = observatory.observe(lab04, "RENAME VALUE", [
+    "ALTER TYPE dealcurrency RENAME VALUE 'GBP' TO 'GBX'",
+])
+''', hint="GBP is gone from the lab's own dealcurrency"),
+        # Exercise 3: a rename measured as a swap, the way section 8 renamed the type away
+        Wrong(3, '''
+rename_value = observatory.observe(lab04, "RENAME VALUE", [
+    "ALTER TYPE observatory.dealcurrency RENAME TO _dealcurrency",
+    "CREATE TYPE observatory.dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBX', 'BTC', 'JPY', 'CHF')",
+    "ALTER TABLE observatory.deals ALTER COLUMN currency TYPE observatory.dealcurrency"
+    " USING replace(currency::text, 'GBP', 'GBX')::observatory.dealcurrency",
+    "DROP TYPE observatory._dealcurrency",
+])
+''', hint="measure only that one statement"),
+    ],
+    "lab05": [
+        # Exercise 1: autogenerate's revision as it comes: sa.Enum creates dealcurrency again
+        Wrong(1, '''
+lab05.edit("models.py", """
+    status = db.Column(db.Enum(ContactEventStatus, name="contacteventstatus"),
+                       nullable=False)
+""", """
+    status = db.Column(db.Enum(ContactEventStatus, name="contacteventstatus"),
+                       nullable=False)
+
+
+class DealPayment(db.Model):
+    __tablename__ = "deal_payments"
+    id = db.Column(db.Integer, primary_key=True)
+    deal_id = db.Column(db.Integer, db.ForeignKey("deals.id"), nullable=False)
+    amount = db.Column(db.Numeric(12, 2), nullable=False)
+    currency = db.Column(db.Enum(DealCurrency, name="dealcurrency"), nullable=False)
+""")
+!flask db migrate -m "add deal payments" --rev-id 0003
+!flask db upgrade
+''', hint="make the currency column `postgresql.ENUM(..., name='dealcurrency', create_type=False)`"),
+        # Exercise 1: create_type=False put on the model, not on the revision
+        Wrong(1, '''
+lab05.edit("models.py", """
+    status = db.Column(db.Enum(ContactEventStatus, name="contacteventstatus"),
+                       nullable=False)
+""", """
+    status = db.Column(db.Enum(ContactEventStatus, name="contacteventstatus"),
+                       nullable=False)
+
+
+class DealPayment(db.Model):
+    __tablename__ = "deal_payments"
+    id = db.Column(db.Integer, primary_key=True)
+    deal_id = db.Column(db.Integer, db.ForeignKey("deals.id"), nullable=False)
+    amount = db.Column(db.Numeric(12, 2), nullable=False)
+    currency = db.Column(db.Enum(DealCurrency, name="dealcurrency", create_type=False), nullable=False)
+""")
+!flask db migrate -m "add deal payments" --rev-id 0003
+!flask db upgrade
+''', hint="in 0003's upgrade(), make the currency column"),
+        # Exercise 1: lab 01's habit: the downgrade drops the enum type, which deals still uses
+        Wrong(1, '''
+lab05.edit("models.py", """
+    status = db.Column(db.Enum(ContactEventStatus, name="contacteventstatus"),
+                       nullable=False)
+""", """
+    status = db.Column(db.Enum(ContactEventStatus, name="contacteventstatus"),
+                       nullable=False)
+
+
+class DealPayment(db.Model):
+    __tablename__ = "deal_payments"
+    id = db.Column(db.Integer, primary_key=True)
+    deal_id = db.Column(db.Integer, db.ForeignKey("deals.id"), nullable=False)
+    amount = db.Column(db.Numeric(12, 2), nullable=False)
+    currency = db.Column(db.Enum(DealCurrency, name="dealcurrency"), nullable=False)
+""")
+!flask db migrate -m "add deal payments" --rev-id 0003
+payments = "migrations/versions/0003_add_deal_payments.py"
+lab05.edit(payments, """
+import sqlalchemy as sa
+""", """
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+""")
+lab05.edit(payments, "sa.Enum('USD', 'EUR', 'AED', 'GBP', name='dealcurrency')",
+           "postgresql.ENUM('USD', 'EUR', 'AED', 'GBP', name='dealcurrency', create_type=False)")
+lab05.edit(payments, """
+    op.drop_table('deal_payments')
+""", """
+    op.drop_table('deal_payments')
+    sa.Enum(name='dealcurrency').drop(op.get_bind(), checkfirst=True)
+""")
+!flask db upgrade
+!flask db downgrade
+!flask db upgrade
+''', hint="0003's downgrade() must not drop dealcurrency"),
+        # Exercise 2: 0004 generated before env.py imported the package: sa.Enum twice
+        Wrong(2, '''
+lab05.edit("models.py", """
+    # the PostgreSQL type `dealcurrency`, shared with Deal.currency
+    currency = db.Column(db.Enum(DealCurrency, name="dealcurrency"), nullable=False)
+""", """
+    # the PostgreSQL type `dealcurrency`, shared with Deal.currency
+    currency = db.Column(db.Enum(DealCurrency, name="dealcurrency"), nullable=False)
+
+
+class EventStatusChange(db.Model):
+    __tablename__ = "event_status_changes"
+    id = db.Column(db.Integer, primary_key=True)
+    event_id = db.Column(db.Integer, db.ForeignKey("contact_events.id"), nullable=False)
+    changed_at = db.Column(db.DateTime, nullable=False)
+    old_status = db.Column(db.Enum(ContactEventStatus, name="contacteventstatus"), nullable=False)
+    new_status = db.Column(db.Enum(ContactEventStatus, name="contacteventstatus"), nullable=False)
+""")
+!flask db migrate -m "add event status changes" --rev-id 0004
+lab05.edit("migrations/env.py", """
+from alembic import context
+""", """
+from alembic import context
+import alembic_postgresql_enum  # noqa: F401
+""")
+!flask db upgrade
+''', hint="delete the file and migrate again"),
+        # Exercise 2: no import in env.py; create_type=False typed into 0004 by hand instead
+        Wrong(2, '''
+from pathlib import Path
+
+lab05.edit("models.py", """
+    # the PostgreSQL type `dealcurrency`, shared with Deal.currency
+    currency = db.Column(db.Enum(DealCurrency, name="dealcurrency"), nullable=False)
+""", """
+    # the PostgreSQL type `dealcurrency`, shared with Deal.currency
+    currency = db.Column(db.Enum(DealCurrency, name="dealcurrency"), nullable=False)
+
+
+class EventStatusChange(db.Model):
+    __tablename__ = "event_status_changes"
+    id = db.Column(db.Integer, primary_key=True)
+    event_id = db.Column(db.Integer, db.ForeignKey("contact_events.id"), nullable=False)
+    changed_at = db.Column(db.DateTime, nullable=False)
+    old_status = db.Column(db.Enum(ContactEventStatus, name="contacteventstatus"), nullable=False)
+    new_status = db.Column(db.Enum(ContactEventStatus, name="contacteventstatus"), nullable=False)
+""")
+!flask db migrate -m "add event status changes" --rev-id 0004
+status_changes = Path("migrations/versions/0004_add_event_status_changes.py")
+status_changes.write_text(status_changes.read_text()
+    .replace("import sqlalchemy as sa\\n", "import sqlalchemy as sa\\nfrom sqlalchemy.dialects import postgresql\\n")
+    .replace("sa.Enum(", "postgresql.ENUM(")
+    .replace("name='contacteventstatus')", "name='contacteventstatus', create_type=False)"))
+!flask db upgrade
+''', hint="add `import alembic_postgresql_enum` to migrations/env.py"),
+        # Exercise 3: create_type=False taken out: op.add_column still creates no type
+        Wrong(3, '''
+!flask db upgrade
+lab05.edit("migrations/versions/0005_add_invitation_channel.py",
+           "name='invitationchannel', create_type=False)", "name='invitationchannel')")
+!flask db upgrade
+''', hint="`flask db upgrade` fails on 0005"),
+        # Exercise 3: the type created by hand in this database: 0005 passes here, not in production
+        Wrong(3, '''
+!flask db upgrade
+%sql CREATE TYPE invitationchannel AS ENUM ('EMAIL', 'PHONE', 'LETTER')
+!flask db upgrade
+''', hint="not by 0005"),
+        # Exercise 3: the type created in upgrade(), never dropped in downgrade()
+        Wrong(3, '''
+lab05.edit("migrations/versions/0005_add_invitation_channel.py", """
+    op.add_column('event_invitations', sa.Column('channel', channel, nullable=True))
+""", """
+    channel.create(op.get_bind(), checkfirst=False)
+    op.add_column('event_invitations', sa.Column('channel', channel, nullable=True))
+""")
+!flask db upgrade
+!flask db downgrade
+!flask db upgrade
+''', hint="its downgrade() must drop it"),
+        # Exercise 3: downgrade() drops the type before the column that uses it: it fails
+        Wrong(3, '''
+channel_revision = "migrations/versions/0005_add_invitation_channel.py"
+lab05.edit(channel_revision, """
+    op.add_column('event_invitations', sa.Column('channel', channel, nullable=True))
+""", """
+    channel.create(op.get_bind(), checkfirst=False)
+    op.add_column('event_invitations', sa.Column('channel', channel, nullable=True))
+""")
+lab05.edit(channel_revision, """
+    op.drop_column('event_invitations', 'channel')
+""", """
+    channel.drop(op.get_bind(), checkfirst=False)
+    op.drop_column('event_invitations', 'channel')
+""")
+!flask db upgrade
+!flask db downgrade
+!flask db upgrade
+''', hint="the way down has not run through"),
+    ],
+    "lab06": [
+        # Exercise 1: squawk never run: Dana's swap applied as it is
+        Wrong(1, '''
+!flask db upgrade
+''', hint="squawk still flags 0005"),
+        # Exercise 1: ADD VALUE inside the upgrade's transaction: squawk has nothing to say
+        Wrong(1, '''
+btc = "migrations/versions/0005_deal_currency_btc.py"
+lab06.edit(btc, """
+    # swap dealcurrency for a new type that has BTC
+    op.execute("ALTER TYPE dealcurrency RENAME TO _dealcurrency")
+    op.execute("CREATE TYPE dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP', 'BTC')")
+    op.execute("ALTER TABLE deals ALTER COLUMN currency TYPE dealcurrency"
+               " USING currency::text::dealcurrency")
+    op.execute("DROP TYPE _dealcurrency")
+
+
+def downgrade():
+    op.execute("ALTER TYPE dealcurrency RENAME TO _dealcurrency")
+    op.execute("CREATE TYPE dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP')")
+    op.execute("ALTER TABLE deals ALTER COLUMN currency TYPE dealcurrency"
+               " USING currency::text::dealcurrency")
+    op.execute("DROP TYPE _dealcurrency")
+""", """
+    op.execute("SET lock_timeout = '2s'")
+    op.execute("SET statement_timeout = '5min'")
+    op.execute("ALTER TYPE dealcurrency ADD VALUE IF NOT EXISTS 'BTC' AFTER 'GBP'")
+
+
+def downgrade():
+    # PostgreSQL has no ALTER TYPE ... DROP VALUE: BTC stays in the type.
+    pass
+""")
+!flask db upgrade 0004:0005 --sql > review.sql
+!squawk --reporter gcc review.sql && echo "squawk: no issues"
+!flask db upgrade
+''', hint="inside the upgrade's transaction"),
+        # Exercise 1: ADD VALUE in the autocommit_block, without IF NOT EXISTS
+        Wrong(1, '''
+btc = "migrations/versions/0005_deal_currency_btc.py"
+lab06.edit(btc, """
+    # swap dealcurrency for a new type that has BTC
+    op.execute("ALTER TYPE dealcurrency RENAME TO _dealcurrency")
+    op.execute("CREATE TYPE dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP', 'BTC')")
+    op.execute("ALTER TABLE deals ALTER COLUMN currency TYPE dealcurrency"
+               " USING currency::text::dealcurrency")
+    op.execute("DROP TYPE _dealcurrency")
+
+
+def downgrade():
+    op.execute("ALTER TYPE dealcurrency RENAME TO _dealcurrency")
+    op.execute("CREATE TYPE dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP')")
+    op.execute("ALTER TABLE deals ALTER COLUMN currency TYPE dealcurrency"
+               " USING currency::text::dealcurrency")
+    op.execute("DROP TYPE _dealcurrency")
+""", """
+    op.execute("SET lock_timeout = '2s'")
+    op.execute("SET statement_timeout = '5min'")
+    with op.get_context().autocommit_block():
+        op.execute("ALTER TYPE dealcurrency ADD VALUE 'BTC' AFTER 'GBP'")
+
+
+def downgrade():
+    # PostgreSQL has no ALTER TYPE ... DROP VALUE: BTC stays in the type.
+    pass
+""")
+!flask db upgrade 0004:0005 --sql > review.sql
+!squawk --reporter gcc review.sql && echo "squawk: no issues"
+!flask db upgrade
+''', hint="write ADD VALUE IF NOT EXISTS"),
+        # Exercise 1: upgrade() made safe, downgrade() left swapping the type back
+        Wrong(1, '''
+btc = "migrations/versions/0005_deal_currency_btc.py"
+lab06.edit(btc, """
+    # swap dealcurrency for a new type that has BTC
+    op.execute("ALTER TYPE dealcurrency RENAME TO _dealcurrency")
+    op.execute("CREATE TYPE dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP', 'BTC')")
+    op.execute("ALTER TABLE deals ALTER COLUMN currency TYPE dealcurrency"
+               " USING currency::text::dealcurrency")
+    op.execute("DROP TYPE _dealcurrency")
+""", """
+    op.execute("SET lock_timeout = '2s'")
+    op.execute("SET statement_timeout = '5min'")
+    with op.get_context().autocommit_block():
+        op.execute("ALTER TYPE dealcurrency ADD VALUE IF NOT EXISTS 'BTC' AFTER 'GBP'")
+""")
+!flask db upgrade 0004:0005 --sql > review.sql
+!squawk --reporter gcc review.sql && echo "squawk: no issues"
+!flask db upgrade
+''', hint="0005's downgrade() should leave BTC in place"),
+        # Exercise 2: "cannot run inside a transaction block", so CONCURRENTLY taken out:
+        # it runs, and the build blocks every write to contact_events
+        Wrong(2, '''
+!flask db upgrade
+grace = "migrations/versions/0006_index_contact_events_happened_at.py"
+lab06.edit(grace, """
+    op.drop_index('ix_contact_events_happened_at', table_name='contact_events',
+                  postgresql_concurrently=True, if_exists=True)
+    op.create_index('ix_contact_events_happened_at', 'contact_events', ['happened_at'],
+                    postgresql_concurrently=True, if_not_exists=True)
+""", """
+    op.drop_index('ix_contact_events_happened_at', table_name='contact_events', if_exists=True)
+    op.create_index('ix_contact_events_happened_at', 'contact_events', ['happened_at'],
+                    if_not_exists=True)
+""")
+lab06.edit(grace, """
+def downgrade():
+    op.drop_index('ix_contact_events_happened_at', table_name='contact_events',
+                  postgresql_concurrently=True, if_exists=True)
+""", """
+def downgrade():
+    op.drop_index('ix_contact_events_happened_at', table_name='contact_events', if_exists=True)
+""")
+!flask db upgrade
+''', hint="keep CONCURRENTLY"),
+        # Exercise 2: upgrade() fixed, downgrade() left in the transaction
+        Wrong(2, '''
+grace = "migrations/versions/0006_index_contact_events_happened_at.py"
+lab06.edit(grace, """
+    op.drop_index('ix_contact_events_happened_at', table_name='contact_events',
+                  postgresql_concurrently=True, if_exists=True)
+    op.create_index('ix_contact_events_happened_at', 'contact_events', ['happened_at'],
+                    postgresql_concurrently=True, if_not_exists=True)
+""", """
+    with op.get_context().autocommit_block():
+        op.drop_index('ix_contact_events_happened_at', table_name='contact_events',
+                      postgresql_concurrently=True, if_exists=True)
+        op.create_index('ix_contact_events_happened_at', 'contact_events', ['happened_at'],
+                        postgresql_concurrently=True, if_not_exists=True)
+""")
+!flask db upgrade
+''', hint="0006's downgrade() runs DROP INDEX CONCURRENTLY inside the transaction too"),
+        # Exercise 2: the drop that the error line names deleted, the build put in the block:
+        # valid today, and a retry after a failed build keeps the INVALID index
+        Wrong(2, '''
+grace = "migrations/versions/0006_index_contact_events_happened_at.py"
+lab06.edit(grace, """
+    op.drop_index('ix_contact_events_happened_at', table_name='contact_events',
+                  postgresql_concurrently=True, if_exists=True)
+    op.create_index('ix_contact_events_happened_at', 'contact_events', ['happened_at'],
+                    postgresql_concurrently=True, if_not_exists=True)
+""", """
+    with op.get_context().autocommit_block():
+        op.create_index('ix_contact_events_happened_at', 'contact_events', ['happened_at'],
+                        postgresql_concurrently=True, if_not_exists=True)
+""")
+lab06.edit(grace, """
+def downgrade():
+    op.drop_index('ix_contact_events_happened_at', table_name='contact_events',
+                  postgresql_concurrently=True, if_exists=True)
+""", """
+def downgrade():
+    with op.get_context().autocommit_block():
+        op.drop_index('ix_contact_events_happened_at', table_name='contact_events',
+                      postgresql_concurrently=True, if_exists=True)
+""")
+!flask db upgrade
+''', hint="keep 0006's drop_index before create_index"),
+        # Exercise 3: the merge revision written, never applied
+        Wrong(3, '''
+lab06.edit("models.py", """
+    phone = db.Column(db.String(30))
+""", """
+    phone = db.Column(db.String(30))
+    company = db.Column(db.String(120))
+""")
+!flask db merge heads -m "merge frank" --rev-id 0007
+''', hint="run `flask db upgrade`"),
+        # Exercise 3: both heads applied with `upgrade heads`, the fork left in migrations/
+        Wrong(3, '''
+lab06.edit("models.py", """
+    phone = db.Column(db.String(30))
+""", """
+    phone = db.Column(db.String(30))
+    company = db.Column(db.String(120))
+""")
+!flask db upgrade heads
+''', hint="migrations/ has 2 heads"),
+        # Exercise 3: one head again and applied, models.py never given the column
+        Wrong(3, '''
+!flask db merge heads -m "merge frank" --rev-id 0007
+!flask db upgrade
+''', hint="`flask db check` fails"),
+    ],
     "lab07": [
         # Exercise 1: the generated revision as it is, run under traffic: a plain CREATE INDEX
         Wrong(1, '''
