@@ -222,9 +222,15 @@ def check(lab_name, learner, notebooks_folder):
             found.append({"title": planned.title, **kept.get(planned.title, {
                 "state": "hint", "hint": "run this exercise's self-check cell in the lab"})})
             continue
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            ready = shell.run_cell(planned.needed, silent=True)
+        if not ready.success:  # what the check needs (rows, a file) is not there yet
+            found.append({"title": planned.title, "state": "hint",
+                          "hint": "not reached yet: run the lab's cells before this exercise"})
+            continue
         before = len(found)
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            result = shell.run_cell(planned.needed + "\n" + planned.source, silent=True)
+            result = shell.run_cell(planned.source, silent=True)
         if len(found) == before:  # the check did not get to its verdict
             error = result.error_in_exec or result.error_before_exec
             found.append({"title": planned.title, "state": "error", "hint": f"{type(error).__name__}: {error}"})
