@@ -15,9 +15,9 @@ Where the minutes come from:
 An exercise runs "in the room" unless the format does not fit: then the
 longest exercises go home first (never those in KEEP: the later labs assume
 them). A format that does not fit with all its exercises at home is an
-error: drop a lab from it. Every registered lab is in the full day (with labs
-07-08 it fits with a 45-minute lunch); tests/test_run_of_show.py checks that both formats add
-up and that the guide shows what this prints.
+error: drop a lab from it. The full day runs labs 00-07 (lab 08 is self-study: with it the
+day does not fit, even with every exercise at home); tests/test_run_of_show.py checks that
+both formats add up and that the guide shows what this prints.
 """
 import json
 import math
@@ -58,6 +58,7 @@ FORMATS = (
            labs=("lab00", "lab01", "lab04"),
            breaks={"lab01": (10, "Break")}),
     Format("day", "Full day", 480,
+           labs=("lab00", "lab01", "lab02", "lab03", "lab04", "lab05", "lab06", "lab07"),
            breaks={"lab02": (15, "Break"), "lab04": (45, "Lunch"), "lab06": (15, "Break")},
            opening=10, closing=10, reserve=20),
 )
