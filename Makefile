@@ -59,7 +59,7 @@ $(CHROMIUM):
 ## Reset one lab's database and workspace to its start: make reset LAB=lab02
 ## (LAB=lab02_solutions for the solved copy)
 reset: $(STAMP)
-	$(BIN)/python -m labapp.lab $(LAB)
+	$(BIN)/python -m labapp.runtime.lab $(LAB)
 
 ## Where the time goes, as a table (set-up, server, CLI floor, each lab, the suite): minutes.
 bench: $(STAMP)

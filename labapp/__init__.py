@@ -1,77 +1,73 @@
-"""labapp: the tiny CRM (contacts, deals, contact events) that the labs migrate.
+"""labapp: the tiny CRM (contacts, deals, contact events) that the labs migrate,
+and everything the labs call.
 
-How the kit is built
---------------------
-Three rooms, and what flows between them:
+The layers, bottom up (a layer imports only from those below it;
+tests/test_layers.py holds every module to that):
 
-* ``labapp/`` is the app and everything the labs call.
-  - the CRM: ``create_app`` (below), ``config`` (which database), ``models``,
-    ``web`` (its pages and JSON API; templates/), served as in production by
-    ``appserver`` (waitress) and driven by ``traffic`` (a load generator);
-  - its ``flask`` commands: ``cli`` (createdb, loaddata, replay-production, and
-    ``flask db`` with a failure line that says what was committed), backed by
-    ``database``, ``data``, ``replay`` + ``gitrepo``, and ``pgserver`` (the
-    embedded PostgreSQL); ``tracecli`` (``flask trace upgrade``, for every
-    Flask app in the venv through its ``flask.commands`` entry point, not
-    added by ``create_app``) over ``locktrace`` (each statement's locks,
-    rewrites and waits, measured on the server);
-  - the notebook runtime: ``labs`` (the registry: every lab, what it starts
-    from, how its databases and workspaces are named), ``workspace`` (builds a
-    lab's project folder; what Flask-Migrate generates is generated again),
-    ``lab`` (``lab.setup("lab02")``, the one call of a setup cell),
-    ``selfcheck`` and ``diagrams`` (what cells display), ``learners`` (a named
-    learner's databases carry their name: alice__lab01), ``notebooks`` (a
-    learner's own copy of the labs, from a clone or an installed kit);
-  - a room (tools/hub/ for its JupyterHub): ``room`` (one role per learner on a
-    shared server) and ``progress`` (every learner x exercise, from the labs'
-    own self-check cells run read-only), as ``flask room ...``;
-  - one error type, ``errors.LabError``: domain code raises it, and only the
-    ``flask`` process and the lab's kernel print it, as one line.
-* ``notebooks/`` holds the labs, committed with their outputs: the learner
-  copies, ``solutions/``, the instructor guide. A lab works in its own
-  database and in ``notebooks/workspaces/<lab>/`` (hidden from JupyterLab's
-  file browser; ``make reset LAB=...`` rebuilds both).
-* ``tests/`` checks all of it; ``tests/chains/<lab>.patch`` holds what each lab
-  writes to ``migrations/`` and ``models.py``, as a diff from its start.
-  ``tools/`` has what maintainers run: ``build_labs.py`` (learner copies from
-  the solutions, executed), ``chains.py`` (refresh a chain), ``benchmark.py``.
+    errors.py, settings.py   LabError and its one formatter; every environment variable
+    server/     the database server: which one (config), the embedded PostgreSQL
+                (pgserver), create and drop databases (database), learners' names
+                (learners), background processes of a workspace (processes)
+    crm/        the app: its extensions (db, migrate), models, web pages and JSON
+                API (web, templates/), DATA folders (data, sample/)
+    live/       the app running: served by waitress (appserver), its users
+                (traffic), the lock trace (locktrace), lab 04's observatory, and
+                the plots of both (timeline)
+    runtime/    the notebooks' side: the lab registry (labs), a lab's setup cell
+                and its guard (lab), workspaces (workspace, starter/), self-checks,
+                diagrams, the labs' notebooks wherever the kit is installed
+    room/       a workshop on one server: a role per learner (roles), the live
+                view of who passed what (progress)
+    commands/   the `flask` commands (cli, `flask db` with a true failure line
+                from outcome, `flask trace` in trace, the replay with gitrepo)
+    app.py      create_app: the app factory, which wires the layers together
 
-A new lab: an entry in ``labs.LABS``, its solved notebook in
+What a notebook cell or a lab's workspace imports stays here, at the top:
+
+    from labapp import lab, appserver, traffic, locktrace
+    from labapp import selfcheck as check
+    from labapp import db, create_app          # a workspace's models.py and app.py
+
+Each such name is the module (or object) of its layer, imported when first
+asked for: importing `labapp` itself loads nothing else.
+
+Around it: ``notebooks/`` holds the labs, committed with their outputs (the
+learner copies, ``solutions/``, the instructor guide); ``tests/`` checks all of
+it (``tests/chains/<lab>.patch``: what each lab writes to ``migrations/``);
+``tools/`` has what maintainers run (``build_labs.py``, ``chains.py``, the
+benchmark, the site, the room's hub).
+
+A new lab: an entry in ``runtime/labs.py``, its solved notebook in
 ``notebooks/solutions/`` (cells tagged ``solution`` for the exercises),
 ``python tools/build_labs.py NN-Title.ipynb`` for the learner copy, and if it
 writes migrations, ``python tools/chains.py refresh labNN`` for its chain.
 """
 import importlib
-from pathlib import Path
 
-from flask import Flask
-from flask_migrate import Migrate
-from flask_sqlalchemy import SQLAlchemy
+# public name -> where it lives (a module, or "module:attribute")
+PUBLIC = {
+    "create_app": "labapp.app:create_app",
+    "db": "labapp.crm:db",
+    "migrate": "labapp.crm:migrate",
+    "config": "labapp.server.config",
+    "lab": "labapp.runtime.lab",
+    "selfcheck": "labapp.runtime.selfcheck",
+    "diagrams": "labapp.runtime.diagrams",
+    "appserver": "labapp.live.appserver",
+    "traffic": "labapp.live.traffic",
+    "locktrace": "labapp.live.locktrace",
+    "timeline": "labapp.live.timeline",
+    "observatory": "labapp.live.observatory",
+}
 
-db = SQLAlchemy()
-migrate = Migrate()
+
+def __getattr__(name):  # PEP 562: `from labapp import traffic` imports labapp.live.traffic
+    if name not in PUBLIC:
+        raise AttributeError(f"module 'labapp' has no attribute {name!r}")
+    module, _, attribute = PUBLIC[name].partition(":")
+    found = importlib.import_module(module)
+    return getattr(found, attribute) if attribute else found
 
 
-def create_app(test_config=None, models="labapp.models"):
-    """Build the app. `models` names the module that defines the tables:
-    the kit's own `labapp.models`, or a lab workspace's `models.py`."""
-    from labapp import cli, config, web
-
-    # instance/ (where a relative sqlite:/// file goes) in the folder `flask` runs in:
-    # a lab's workspace, which its setup cell resets, not the kit's install folder
-    app = Flask(__name__, instance_path=str(Path.cwd() / "instance"))
-    cli.init_app(app)  # first: a LabError from here on prints as one line in `flask`
-    app.config.from_mapping(test_config or {})
-    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
-        app.config["SQLALCHEMY_DATABASE_URI"] = config.database_url()
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS",
-                          config.engine_options(app.config["SQLALCHEMY_DATABASE_URI"]))
-
-    db.init_app(app)
-    # compare_type: let autogenerate notice column type changes too
-    migrate.init_app(app, db, compare_type=True)
-    web.init_app(app, importlib.import_module(models))  # the pages and the API
-    cli.register_migration_commands(app)  # after Flask-Migrate's: ours replace its `db`
-    if models == "labapp.models":  # the kit's own app (`flask --app labapp`), not a lab's:
-        app.cli.add_command(cli.room_group)  # the instructor's commands
-    return app
+def __dir__():
+    return sorted([*globals(), *PUBLIC])

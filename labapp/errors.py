@@ -3,8 +3,8 @@
 Domain code (config, data, the embedded server, the replay, the notebook
 runtime) raises `LabError` with a message a learner can act on. Only the edges
 format it: the `flask` process prints `Error: <message>` and exits 1
-(`install_cli_boundary`, from `labapp.cli.init_app`), and a lab's kernel shows
-the same line instead of a traceback (`labapp.lab.setup`). LABAPP_DEBUG=1
+(`install_cli_boundary`, from `labapp.commands.cli.init_app`), and a lab's kernel shows
+the same line instead of a traceback (`labapp.runtime.lab.setup`). LABAPP_DEBUG=1
 shows the full traceback in both.
 """
 import os

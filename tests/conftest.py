@@ -15,12 +15,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from labapp import config, create_app, database, labs
+from labapp.runtime import workspace
+from labapp import create_app
+from labapp.runtime import labs
+from labapp.server import config, database
 from tools import chains
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-SAMPLE = ROOT / "labapp" / "data" / "sample"
+SAMPLE = workspace.SAMPLE_DATA
 
 
 def unique_name(prefix="t"):
@@ -209,7 +212,7 @@ def make_sandbox(top):
 
 
 def stop_sandbox_server(top, env):
-    subprocess.run([sys.executable, "-c", "from labapp import pgserver; pgserver.stop()"],
+    subprocess.run([sys.executable, "-c", "from labapp.server import pgserver; pgserver.stop()"],
                    cwd=top, env=env, capture_output=True, timeout=60)
 
 
@@ -221,7 +224,7 @@ def _controller(config):
 
 def pytest_configure(config):
     if _controller(config):
-        from labapp import pgserver
+        from labapp.server import pgserver
         from labapp.errors import LabError
 
         try:
@@ -236,6 +239,6 @@ def pytest_unconfigure(config):
     running (a learner's JupyterLab uses it) leaves it be. A DATABASE_URL run
     too: its tests of the embedded default start it (test_factory)."""
     if getattr(config, "_labapp_server_was_running", True) is False:
-        from labapp import pgserver
+        from labapp.server import pgserver
 
         pgserver.stop()

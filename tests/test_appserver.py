@@ -1,4 +1,4 @@
-"""The app served as in production (labapp.appserver): waitress on 127.0.0.1,
+"""The app served as in production (labapp.live.appserver): waitress on 127.0.0.1,
 two releases side by side, and no server that outlives what started it: a
 stop, a lab's reset, or a kernel killed with SIGKILL."""
 import json
@@ -14,7 +14,10 @@ import psutil
 import pytest
 
 from conftest import ROOT, SAMPLE, postgres_only
-from labapp import appserver, data, db, labs, workspace
+from labapp import db
+from labapp.crm import data
+from labapp.live import appserver
+from labapp.runtime import labs, workspace
 from labapp.errors import LabError
 
 pytestmark = postgres_only
@@ -90,7 +93,7 @@ def test_an_app_that_fails_to_load_says_why_in_one_line(lab):
 
 KERNEL = """
 import sys, time, types
-from labapp import appserver
+from labapp.live import appserver
 lab = types.SimpleNamespace(workspace=sys.argv[1])
 server = appserver.start(lab, "v1")
 print(server.process.pid, flush=True)
@@ -133,7 +136,7 @@ def test_a_reset_stops_a_server_an_earlier_kernel_left_running(lab):
 
 
 def test_make_reset_stops_the_server_a_kernel_of_that_lab_left(tmp_path, monkeypatch, db_name):
-    from labapp import lab as runtime
+    from labapp.runtime import lab as runtime
 
     spec = labs.Lab(db_name, "99-Test.ipynb", "a test lab")
     monkeypatch.setattr(labs, "LABS", (*labs.LABS, spec))

@@ -47,7 +47,7 @@ def test_healthcheck_and_named_volume():
 
 
 def test_same_major_version_as_the_embedded_server():
-    from labapp import pgserver
+    from labapp.server import pgserver
     import psycopg2
 
     with psycopg2.connect(pgserver.server_uri()) as conn:

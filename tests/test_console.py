@@ -13,7 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import postgres_only, rows, run_flask
-from labapp import config, database, labs, lab, pgserver, workspace
+from labapp.runtime import labs, lab, workspace
+from labapp.server import config, database, pgserver
 
 pytestmark = postgres_only
 

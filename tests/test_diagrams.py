@@ -1,7 +1,7 @@
-"""labapp.diagrams: Mermaid drawn from a real migrations folder and a real database."""
+"""labapp.runtime.diagrams: Mermaid drawn from a real migrations folder and a real database."""
 import sqlalchemy as sa
 
-from labapp import diagrams, labs, workspace
+from labapp.runtime import diagrams, labs, workspace
 
 
 def _revision(versions, rev, parents, doc):

@@ -48,7 +48,7 @@ def our_postgres(pgdata):
     return found
 
 
-ANSWER = ("from labapp import pgserver; import psycopg2; uri = pgserver.server_uri(); "
+ANSWER = ("from labapp.server import pgserver; import psycopg2; uri = pgserver.server_uri(); "
           "conn = psycopg2.connect(uri, connect_timeout=3); cur = conn.cursor(); "
           "cur.execute('SELECT pg_backend_pid() > 0'); print('answers', cur.fetchone()[0])")
 
@@ -113,7 +113,7 @@ def test_recovers_after_killed_clients(pgdata):
     running attaches without the wheel and registers nothing. The server keeps
     serving, stops on request and starts again."""
     clients = [subprocess.Popen(
-        [sys.executable, "-c", "from labapp import pgserver; pgserver.server_uri(); "
+        [sys.executable, "-c", "from labapp.server import pgserver; pgserver.server_uri(); "
                                "print('up', flush=True); import time; time.sleep(120)"],
         cwd=ROOT, env={**os.environ, "LABAPP_PGDATA": str(pgdata)}, stdout=subprocess.PIPE,
         text=True) for _ in range(2)]
@@ -183,7 +183,7 @@ def test_a_database_url_run_stops_the_embedded_server_its_tests_started(open_tmp
         assert (open_tmp / "pgdata" / "PG_VERSION").exists()  # the test did start it
         assert our_postgres(open_tmp / "pgdata") == []
     finally:
-        run("from labapp import pgserver; pgserver.stop()", open_tmp / "pgdata")
+        run("from labapp.server import pgserver; pgserver.stop()", open_tmp / "pgdata")
 
 
 # -- a server that cannot start: one true line, and the kit stays usable ------------------

@@ -6,9 +6,9 @@ import sqlalchemy as sa
 
 from conftest import ROOT
 from tools import build_labs, lab_times
-from labapp import selfcheck
-from labapp import labs
-from labapp.lab import Lab
+from labapp.runtime import selfcheck
+from labapp.runtime import labs
+from labapp.runtime.lab import Lab
 
 SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("[0-9][0-9]-*.ipynb"))
 

@@ -3,7 +3,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from labapp import config, create_app, pgserver
+from labapp import create_app
+from labapp.server import config, pgserver
 from labapp.errors import LabError
 
 

@@ -8,7 +8,8 @@ Each test runs `flask db upgrade` as a learner does, in a workspace at revision
 import pytest
 
 from conftest import assert_one_line_error, count_rows, postgres_only, rows, run_flask
-from labapp import labs, outcome, workspace
+from labapp.commands import outcome
+from labapp.runtime import labs, workspace
 
 pytestmark = [postgres_only,
               pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")]

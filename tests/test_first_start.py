@@ -16,14 +16,14 @@ import sys
 import psutil
 
 from conftest import ROOT
-from labapp import pgserver
+from labapp.server import pgserver
 
 RACERS = 6
 # import everything first, say so, then start the server when told to: the start
 # itself is what races, not the imports
 RACER = """
 import sys
-from labapp import pgserver
+from labapp.server import pgserver
 import psycopg2
 print("ready", flush=True)
 sys.stdin.readline()
@@ -72,5 +72,5 @@ def test_processes_racing_to_start_a_fresh_server_all_attach_to_one(open_tmp):
     finally:
         for racer in racers:
             racer.kill()
-        subprocess.run([sys.executable, "-c", "from labapp import pgserver; pgserver.stop()"],
+        subprocess.run([sys.executable, "-c", "from labapp.server import pgserver; pgserver.stop()"],
                        cwd=ROOT, env=env, capture_output=True, timeout=60)

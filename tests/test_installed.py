@@ -1,6 +1,6 @@
 """Installed once, used by many: the kit as a package in a hub image.
 
-Each learner gets their own notebooks (`python -m labapp.notebooks copy`),
+Each learner gets their own notebooks (`python -m labapp.runtime.notebooks copy`),
 their workspaces beside them, and the embedded server's data in their own
 data folder, never in the shared install; as root, the learner's home keeps
 its permissions (the wheel would make every folder above the data
@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from conftest import BIN, ROOT
-from labapp import notebooks, pgserver
+from labapp.runtime import notebooks
+from labapp.server import pgserver
 from tools import sanitize
 
 as_root = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
@@ -68,7 +69,7 @@ def test_as_root_a_private_home_keeps_its_mode(top):
     (home / "notes").mkdir(mode=0o700)
     before = {p: p.stat().st_mode for p in (home, home / "notes", *home.parents)}
     env = clean_env(HOME=str(home), LABAPP_LEARNER="carol")
-    code = ("from labapp import pgserver; import psycopg2; "
+    code = ("from labapp.server import pgserver; import psycopg2; "
             "psycopg2.connect(pgserver.server_uri(), connect_timeout=3).close(); "
             "print(pgserver.data_dir())")
     try:
@@ -78,7 +79,7 @@ def test_as_root_a_private_home_keeps_its_mode(top):
         pgdata = Path(started.stdout.strip())
         assert home not in pgdata.parents and pgdata.parent == Path(tempfile.gettempdir())
     finally:
-        subprocess.run([sys.executable, "-c", "from labapp import pgserver; pgserver.stop()"],
+        subprocess.run([sys.executable, "-c", "from labapp.server import pgserver; pgserver.stop()"],
                        cwd=ROOT, env=env, capture_output=True, timeout=60)
     assert {p: p.stat().st_mode for p in before} == before
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
@@ -125,7 +126,7 @@ def test_a_wheel_installed_kit_runs_a_lab_from_a_learners_copy(top):
     where = subprocess.run([python, "-c", "import labapp; print(labapp.__file__)"], cwd=home,
                            env=env, capture_output=True, text=True, timeout=60)
     assert where.stdout.startswith(str(site)), where.stdout + where.stderr
-    copied = subprocess.run([python, "-m", "labapp.notebooks", "copy", str(home / "labs")],
+    copied = subprocess.run([python, "-m", "labapp.runtime.notebooks", "copy", str(home / "labs")],
                             cwd=home, env=env, capture_output=True, text=True, timeout=60)
     assert copied.returncode == 0 and "notebooks copied" in copied.stdout, copied.stderr
     (home / "labs" / "pytest.ini").write_text("[pytest]\n")
@@ -140,5 +141,5 @@ def test_a_wheel_installed_kit_runs_a_lab_from_a_learners_copy(top):
         assert (home / ".local" / "share" / "labapp" / "pgdata" / "PG_VERSION").exists()
         assert not list(site.glob(".pgdata")) and not list(venv.glob("share/labapp/notebooks/workspaces"))
     finally:
-        subprocess.run([python, "-c", "from labapp import pgserver; pgserver.stop()"], cwd=home,
+        subprocess.run([python, "-c", "from labapp.server import pgserver; pgserver.stop()"], cwd=home,
                        env=env, capture_output=True, timeout=60)

@@ -11,8 +11,9 @@ wrote it (made safe both ways by the exercises). The tests drive it with
 import pytest
 import sqlalchemy as sa
 
-from conftest import ROOT, postgres_only, rows, run_flask
-from labapp import labs, observatory, workspace
+from conftest import postgres_only, rows, run_flask
+from labapp.live import observatory
+from labapp.runtime import labs, workspace
 
 OLD = ["USD", "EUR", "AED", "GBP"]
 HEAD = OLD + ["XBT", "JPY", "CHF", "SGD"]
@@ -89,7 +90,7 @@ def revision_file(folder, name):
 def test_plain_autogenerate_misses_btc_and_the_database_rejects_it(db_url, tmp_path):
     """Section 2: BTC in the model, yet `flask db check` passes; the database
     refuses a BTC deal; with alembic_postgresql_enum imported, check fails."""
-    models = (ROOT / "labapp" / "models.py").read_text()
+    models = (workspace.MODELS).read_text()
     assert "    GBP = 3\n" in models
     ws = workspace.build(tmp_path / "ws", labs.get("lab04")[0])
     (ws / "models.py").write_text(models.replace("    GBP = 3\n", "    GBP = 3\n    BTC = 4\n"))

@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import SAMPLE, postgres_only, run_flask
-from labapp import database
+from labapp.server import database
 
 pytestmark = [postgres_only,
               pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")]

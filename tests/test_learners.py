@@ -1,5 +1,5 @@
 """Learner namespaces: a named learner's databases carry their name, so a room
-can share one PostgreSQL server (labapp.learners).
+can share one PostgreSQL server (labapp.server.learners).
 
 The slow test runs one lab for two learners at the same time against one
 server (a private embedded one, reached through DATABASE_URL as a room's
@@ -15,7 +15,8 @@ import sys
 import pytest
 
 from conftest import BIN, ROOT, open_folder, rows, unique_name
-from labapp import config, database, lab, labs, learners
+from labapp.runtime import lab, labs
+from labapp.server import config, database, learners
 from labapp.errors import LabError
 from notebook_outputs import sanitize
 from tools import sanitize as sanitize_cfg
@@ -81,7 +82,7 @@ def test_a_learners_database_admits_only_its_owner(monkeypatch, db_name):
     if config.normalize_url(config.database_url(db_name)).get_backend_name() != "postgresql":
         pytest.skip("PostgreSQL only")
     if not os.environ.get("DATABASE_URL"):  # a named learner's embedded server is their own:
-        from labapp import pgserver           # stay on this one
+        from labapp.server import pgserver           # stay on this one
 
         monkeypatch.setenv("LABAPP_PGDATA", str(pgserver.data_dir()))
     monkeypatch.setenv("LABAPP_LEARNER", unique_name("t"))
@@ -104,11 +105,11 @@ def private_server():
     env = {**os.environ, "LABAPP_PGDATA": str(top / "pg"), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     for name in ("DATABASE_URL", "LABAPP_DATABASE", "LABAPP_LEARNER", "JUPYTERHUB_USER"):
         env.pop(name, None)
-    url = subprocess.run([sys.executable, "-c", "from labapp import pgserver; pgserver.ensure_running(); "
+    url = subprocess.run([sys.executable, "-c", "from labapp.server import pgserver; pgserver.ensure_running(); "
                           "print(pgserver.database_url('postgres'))"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=60, check=True).stdout.strip()
     yield top, url
-    subprocess.run([sys.executable, "-c", "from labapp import pgserver; pgserver.stop()"],
+    subprocess.run([sys.executable, "-c", "from labapp.server import pgserver; pgserver.stop()"],
                    cwd=ROOT, env=env, capture_output=True, timeout=60)
     shutil.rmtree(top, ignore_errors=True)
 

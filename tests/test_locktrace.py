@@ -1,4 +1,4 @@
-"""The lock trace (`flask trace upgrade`, labapp.locktrace) reports what the
+"""The lock trace (`flask trace upgrade`, labapp.live.locktrace) reports what the
 server really did, on the real server (the embedded one, or DATABASE_URL's).
 
 Each test builds a small Flask-Migrate project of its own in a temp folder: an
@@ -21,7 +21,9 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import assert_one_line_error, postgres_only, run_flask
-from labapp import create_app, locktrace, workspace
+from labapp import create_app
+from labapp.live import locktrace
+from labapp.runtime import workspace
 
 APP = '''"""A Flask-Migrate project of its own: nothing here imports labapp."""
 import os

@@ -10,7 +10,9 @@ import uuid
 
 import pytest
 
-from conftest import BIN, ROOT
+from labapp.runtime import workspace
+
+from conftest import BIN
 
 MARIADB = os.environ.get("LABAPP_MARIADB_URL", "mysql://root@127.0.0.1:3306/")
 
@@ -38,8 +40,8 @@ def flask(workspace, url, *args):
 
 
 def test_first_migration_on_mariadb(tmp_path):
-    shutil.copy(ROOT / "labapp" / "starter" / "app.py", tmp_path)
-    shutil.copy(ROOT / "labapp" / "models.py", tmp_path)
+    shutil.copy(workspace.APP, tmp_path)
+    shutil.copy(workspace.MODELS, tmp_path)
     url = MARIADB + f"lab01_{uuid.uuid4().hex[:8]}"
     created = flask(tmp_path, url, "createdb")
     assert created.returncode == 0, created.stdout

@@ -27,9 +27,10 @@ from pytest_alembic import runner
 from pytest_alembic.config import Config
 from pytest_alembic.tests import default as alembic_tests
 
-import labapp
+import labapp.crm
 from conftest import postgres_only, rows
-from labapp import labs, workspace
+from labapp.app import create_app
+from labapp.runtime import labs, workspace
 from tools import chains
 
 # Flask-Migrate 4.1's own env.py template tries db.get_engine() first (deprecated
@@ -58,18 +59,18 @@ def chain_folder(chain, tmp_path):
 def chain_app(models, url, tag):
     """An app whose models are `models` (a lab's models.py), bound to `url`.
 
-    Every lab's models.py does `from labapp import db`: import it while
-    `labapp.db` is a fresh SQLAlchemy(), so its tables land in their own
+    Every lab's models.py does `from labapp import db`, which is `labapp.crm.db`:
+    import it while that is a fresh SQLAlchemy(), so its tables land in their own
     MetaData (not the kit's, nor another lab's)."""
     module_name = f"_chain_{tag}_models"
-    original = labapp.db
-    labapp.db = fresh = SQLAlchemy()
+    original = labapp.crm.db
+    labapp.crm.db = fresh = SQLAlchemy()
     try:
         spec = importlib.util.spec_from_file_location(module_name, models)
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
         spec.loader.exec_module(module)
-        app = labapp.create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True},
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True},
                                 models=module_name)
         with app.app_context():
             try:
@@ -77,8 +78,8 @@ def chain_app(models, url, tag):
             finally:
                 fresh.engine.dispose()
     finally:
-        labapp.db = original
-        labapp.migrate.db = original  # Migrate.init_app kept the fresh one
+        labapp.crm.db = original
+        labapp.crm.migrate.db = original  # Migrate.init_app kept the fresh one
         sys.modules.pop(module_name, None)
 
 
@@ -183,7 +184,7 @@ def test_lab01_ends_with_the_revision_later_labs_start_from(chain_folder):
 
 def test_lab01_ends_with_the_alembic_ini_later_labs_start_from(chain_folder):
     """Lab 01's own edit of its generated alembic.ini (two `lab01.edit` cells) is
-    the one labapp.workspace.QUIET_LOGGERS gives labs 02-06: the same file."""
+    the one labapp.runtime.workspace.QUIET_LOGGERS gives labs 02-06: the same file."""
     lab01 = chains.tracked(chain_folder("lab01"))
     starter = chains.tracked(chain_folder("starter"))
     name = "migrations/alembic.ini"
@@ -203,7 +204,7 @@ def test_lab03_create_all_and_the_migrations_name_the_unique_constraint_alike(
     migrated = rows(db_url, query)
     rows(db_url, "DROP SCHEMA public CASCADE; CREATE SCHEMA public")
     with chain_app(folder / "models.py", db_url, "lab03_create_all"):
-        labapp.db.create_all()
+        labapp.crm.db.create_all()
     assert rows(db_url, query) == migrated == [("uq_deals_contact_title",)]
 
 

@@ -49,7 +49,7 @@ def notebooks(root):
 # two labs run at once
 GROUPS_CONFTEST = '''
 import pytest
-from labapp import labs
+from labapp.runtime import labs
 
 def _database(path):
     lab, solutions = labs.for_notebook(path)

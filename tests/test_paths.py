@@ -99,9 +99,9 @@ def test_path_sensitive_parts_pass_from_a_long_path_with_a_space():
         assert re.match(r"\d+ passed(, \d+ deselected)? in ", last), run.stdout[-3000:]  # no skip
     finally:
         if python.exists():  # the embedded server this clone started (in a space-free place)
-            subprocess.run([str(python), "-c", "from labapp import pgserver; pgserver.stop()"],
+            subprocess.run([str(python), "-c", "from labapp.server import pgserver; pgserver.stop()"],
                            cwd=kit, env=env, capture_output=True, timeout=120)
-            pgdata = subprocess.run([str(python), "-c", "from labapp import pgserver; "
+            pgdata = subprocess.run([str(python), "-c", "from labapp.server import pgserver; "
                                      "print(pgserver.data_dir())"], cwd=kit, env=env,
                                     capture_output=True, text=True, timeout=60).stdout.strip()
             if pgdata.startswith(tempfile.gettempdir()):

@@ -17,13 +17,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from conftest import BIN, ROOT, count_rows, postgres_only
-from labapp import workspace
+from conftest import BIN, count_rows, postgres_only
+from labapp.runtime import workspace
 
 pytestmark = postgres_only
 
-KIT = ROOT / "labapp"
-SAMPLE = KIT / "data" / "sample"
+SAMPLE = workspace.SAMPLE_DATA
 PHONES = {"1": "+44 20 7946 0001", "2": "+1 202 555 0102", "4": "+1 757 555 0104"}
 
 PHONE_COLUMN = (
@@ -151,8 +150,8 @@ def make_project(path, db_name):
     and an ignored DATA/ snapshot, in the new folder `path`."""
     path.mkdir()
     p = Project(path, db_name)
-    base_models = (KIT / "models.py").read_text()
-    shutil.copyfile(KIT / "starter" / "app.py", path / "app.py")
+    base_models = (workspace.MODELS).read_text()
+    shutil.copyfile(workspace.APP, path / "app.py")
     p.write("models.py", base_models)
     p.write(".gitignore", "__pycache__/\nDATA/\nmigrations/\n")
     p.git("-c", "init.defaultBranch=master", "init", "-q", "-b", "master")
@@ -185,7 +184,7 @@ def make_project(path, db_name):
 @pytest.fixture
 def project(tmp_path, db_name, db_url):
     yield make_project(tmp_path / "crm", db_name)
-    from labapp import database
+    from labapp.server import database
 
     database.drop_database(replica_url(db_url), missing_ok=True)
 
@@ -344,7 +343,7 @@ def test_errors_can_fail(project, db_url):
     """The checks above would notice a scratch database or a stray file left behind."""
     before = project.state()
     (project.path / "DATA" / "stray.txt").write_text("left behind\n")
-    from labapp import database
+    from labapp.server import database
 
     database.create_database(replica_url(db_url))
     proc = project.flask("replay-production", "--branch", "nope")

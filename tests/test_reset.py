@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, unique_name
-from labapp import config, database, lab, labs, selfcheck
+from labapp.runtime import workspace
+from labapp.runtime import lab, labs, selfcheck
+from labapp.server import config, database
 
 NOTEBOOKS = ROOT / "notebooks"
 
@@ -61,7 +63,7 @@ def test_reset_restores_database_and_workspace(tmp_path, monkeypatch):
         fresh = lab.Lab(spec, notebooks=tmp_path).reset()
         assert not selfcheck.has_table(fresh, "leftover")  # a new, empty database
         assert not database.database_exists(fresh.sibling("_x").url)
-        assert (fresh.workspace / "models.py").read_text() == (ROOT / "labapp" / "models.py").read_text()
+        assert (fresh.workspace / "models.py").read_text() == (workspace.MODELS).read_text()
         assert sorted(p.name for p in (fresh.workspace / "migrations").iterdir()) == [
             "README", "alembic.ini", "env.py", "script.py.mako", "versions"]
         assert (fresh.workspace / "migrations" / "versions" / "0001_create_crm_tables.py").exists()
@@ -86,12 +88,12 @@ def test_make_reset_resets_the_copy_it_names(tmp_path, monkeypatch, capsys):
 
 
 def test_unknown_lab_is_one_line_and_a_nonzero_exit():
-    proc = subprocess.run([sys.executable, "-m", "labapp.lab", "lab99"], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "labapp.runtime.lab", "lab99"], capture_output=True,
                           text=True, cwd=ROOT)
     assert proc.returncode == 1
     assert proc.stderr.startswith("Error: no lab called 'lab99' (the labs: lab00, lab01, ")
     assert proc.stderr.count("\n") == 1
-    usage = subprocess.run([sys.executable, "-m", "labapp.lab"], capture_output=True, text=True)
+    usage = subprocess.run([sys.executable, "-m", "labapp.runtime.lab"], capture_output=True, text=True)
     assert usage.returncode == 2 and usage.stderr.startswith("usage: make reset LAB=")
 
 
@@ -145,7 +147,7 @@ def test_a_lab_error_in_a_cell_shows_as_one_line(monkeypatch, capsys):
 
     shell = InteractiveShell.instance()
     try:
-        cell = "from labapp import labs\nlabs.get('lab99')"
+        cell = "from labapp.runtime import labs\nlabs.get('lab99')"
         monkeypatch.setenv("LABAPP_DEBUG", "1")
         lab._show_errors_in_one_line()
         shell.run_cell(cell)

@@ -1,5 +1,5 @@
-"""A room on one PostgreSQL server (labapp.room) and the instructor's live view
-(labapp.progress), on the test server with role and learner names unique to
+"""A room on one PostgreSQL server (labapp.room.roles) and the instructor's live view
+(labapp.room.progress), on the test server with role and learner names unique to
 this run, dropped afterwards."""
 import json
 import re
@@ -10,8 +10,12 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from conftest import postgres_only, rows, run_flask, unique_name
-from labapp import appserver, config, create_app, database, lab, labs, learners, notebooks, progress, room, traffic
-from labapp import workspace
+from labapp import create_app
+from labapp.live import appserver, traffic
+from labapp.room import progress, roles as room
+from labapp.runtime import lab, labs, notebooks
+from labapp.server import config, database, learners
+from labapp.runtime import workspace
 from labapp.errors import LabError
 
 pytestmark = postgres_only

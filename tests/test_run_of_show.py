@@ -2,7 +2,7 @@
 (tools/run_of_show.py over tools/lab_times.py), and the guide shows them."""
 import pytest
 
-from labapp import labs
+from labapp.runtime import labs
 from tools import lab_times, run_of_show
 
 FORMATS = {f.name: f for f in run_of_show.FORMATS}

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from labapp import labs
+from labapp.runtime import labs
 from tools import site as site_tool
 
 NOTEBOOKS = ROOT / "notebooks"

@@ -15,7 +15,7 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations
 
 from conftest import assert_one_line_error, run_flask
-from labapp import labs, workspace
+from labapp.runtime import labs, workspace
 
 
 def tables(path):

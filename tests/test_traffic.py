@@ -1,11 +1,14 @@
-"""The load generator (labapp.traffic): bounded, loopback only, and honest
+"""The load generator (labapp.live.traffic): bounded, loopback only, and honest
 about failures, against the real app served by waitress."""
 import types
 
 import pytest
 
 from conftest import SAMPLE, postgres_only
-from labapp import appserver, data, db, labs, traffic, workspace
+from labapp import db
+from labapp.crm import data
+from labapp.live import appserver, traffic
+from labapp.runtime import labs, workspace
 from labapp.errors import LabError
 
 

@@ -1,9 +1,10 @@
-"""The CRM's pages and JSON API (labapp.web), through Flask's test client, on
+"""The CRM's pages and JSON API (labapp.crm.web), through Flask's test client, on
 a fresh database of the real server with the sample data loaded."""
 import pytest
 
 from conftest import SAMPLE, count_rows, postgres_only
-from labapp import data, db
+from labapp import db
+from labapp.crm import data
 
 pytestmark = postgres_only  # deals.currency is a PostgreSQL enum
 

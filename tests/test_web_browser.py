@@ -1,5 +1,5 @@
 """The CRM's pages in a real browser: Debian's Chromium, driven by Playwright,
-against the app served by waitress (labapp.appserver) on a fresh database.
+against the app served by waitress (labapp.live.appserver) on a fresh database.
 Screenshot: artifacts/browser-crm.png. Slow (a browser): `-m slow`, CI runs it."""
 import os
 import tempfile
@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, SAMPLE, postgres_only
-from labapp import appserver, data, db, labs, workspace
+from labapp import db
+from labapp.crm import data
+from labapp.live import appserver
+from labapp.runtime import labs, workspace
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "artifacts"

@@ -24,7 +24,7 @@ import nbformat
 import pytest
 
 from conftest import ROOT, make_sandbox, stop_sandbox_server
-from labapp import labs
+from labapp.runtime import labs
 from wrong_answers import WRONG
 
 WITH_EXERCISES = [spec for spec in labs.LABS if spec.exercises]
@@ -38,7 +38,7 @@ HARNESS = textwrap.dedent('''
     def _wa_server(lab, statements):
         import time
         import sqlalchemy as sa
-        from labapp import database
+        from labapp.server import database
         engine = database.server_engine(lab.url)
         with engine.connect() as conn:
             for sql, params in statements:
@@ -56,13 +56,13 @@ HARNESS = textwrap.dedent('''
         engine.dispose()
 
     def _wa_exists(lab, name):
-        from labapp import database
+        from labapp.server import database
         from sqlalchemy.engine import make_url
         return database.database_exists(make_url(lab.url).set(database=name))
 
     def _wa_snapshot(lab):
         import shutil, tempfile
-        from labapp import lab as runtime
+        from labapp.runtime import lab as runtime
         runtime._close_sql_sessions()
         kept = [name for name in _wa_databases(lab) if _wa_exists(lab, name)]
         _wa_server(lab, [(f'DROP DATABASE IF EXISTS "{n}_wa" WITH (FORCE)', {}) for n in kept]
@@ -75,7 +75,7 @@ HARNESS = textwrap.dedent('''
 
     def _wa_restore(lab, snapshot):
         import shutil
-        from labapp import lab as runtime
+        from labapp.runtime import lab as runtime
         kept, folder = snapshot
         runtime._close_sql_sessions()
         statements = [(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)', {}) for n in _wa_databases(lab)]

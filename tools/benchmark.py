@@ -156,7 +156,7 @@ def bench_setup(tmp):
     return totals.get("uv")
 
 
-SERVER_START = ("import time; from labapp import pgserver; t = time.perf_counter(); "
+SERVER_START = ("import time; from labapp.server import pgserver; t = time.perf_counter(); "
                 "pgserver.server_uri(); print(time.perf_counter() - t)")
 
 
@@ -168,13 +168,13 @@ def bench_server(tmp):
     results = {}
     for label in ("cold", "attach", "stop", "warm"):
         if label == "stop":
-            subprocess.run([sys.executable, "-c", "from labapp import pgserver; pgserver.stop()"],
+            subprocess.run([sys.executable, "-c", "from labapp.server import pgserver; pgserver.stop()"],
                            env=env, check=True)
             continue
         proc = subprocess.run([sys.executable, "-c", SERVER_START], env=env, cwd=ROOT,
                               capture_output=True, text=True, check=True)
         results[label] = float(proc.stdout.strip().splitlines()[-1])
-    subprocess.run([sys.executable, "-c", "from labapp import pgserver; pgserver.stop()"],
+    subprocess.run([sys.executable, "-c", "from labapp.server import pgserver; pgserver.stop()"],
                    env=env)
     row("server cold start (initdb + start)", results["cold"])
     row("server warm start (stopped, pgdata kept)", results["warm"])
@@ -216,9 +216,9 @@ def bench_labs(tmp, floor):
 
     top = tmp / "sandbox"
     env = make_sandbox(top)
-    subprocess.run([sys.executable, "-c", "from labapp import pgserver; pgserver.server_uri()"],
+    subprocess.run([sys.executable, "-c", "from labapp.server import pgserver; pgserver.server_uri()"],
                    env=env, cwd=top, check=True)  # warm: the labs find it running
-    from labapp import labs
+    from labapp.runtime import labs
 
     copies = [notebook for lab in labs.LABS for notebook, _ in lab.copies()]
     books = [top / "notebooks" / notebook for notebook in sorted(copies, key=lambda n: "/" in n)]
@@ -266,7 +266,7 @@ def bench_suite():
 def bench_replay(tmp):
     """`flask replay-production` on lab 03's kind of project (tests/test_replay.py
     builds it: production with 0001-0002, master with a newer model, DATA/)."""
-    from labapp import config, database
+    from labapp.server import config, database
     from test_replay import make_project
 
     name = f"bench_replay_{os.getpid()}"
@@ -319,7 +319,7 @@ def bench_enum():
     ALTER TYPE ... ADD VALUE (catalog only)."""
     import sqlalchemy as sa
 
-    from labapp import config, database
+    from labapp.server import config, database
 
     os.environ["LABAPP_DATABASE"] = f"bench_{os.getpid()}"
     url = config.database_url()
@@ -414,7 +414,7 @@ BACKFILL_SQL = """UPDATE deals SET name = title WHERE id IN
 def _measure(urls, migrate, mix=None, report_s=None, db_url=None, after=None):
     """One load across a migration: 0.5 s before, the migration, 0.5 s after
     (`after(load)` runs then: a deploy's switch)."""
-    from labapp import traffic
+    from labapp.live import traffic
 
     with traffic.Load(*urls, mix=mix or traffic.READS, clients=4) as load:
         load.wait(0.5)
@@ -439,7 +439,9 @@ def bench_live(tmp):
     baseline's; naive: the stall or the failures show plainly."""
     import types
 
-    from labapp import appserver, config, database, labs, traffic, workspace
+    from labapp.live import appserver, traffic
+    from labapp.runtime import labs, workspace
+    from labapp.server import config, database
 
 
     name = f"bench_live_{os.getpid()}"

@@ -14,7 +14,7 @@
    (JupyterLab, the kernel, the app) and leaves a third of the files, which no
    lab imports, to compile on first use: installers, the suite's, the hub's
    and the site's tools, and packages' own tests (LATER).
-4. The venv's kernels load labapp.lab's guard (tools/ipython_kernel_config.py,
+4. The venv's kernels load labapp.runtime.lab's guard (tools/ipython_kernel_config.py,
    copied into the venv's etc/ipython/): a lab's cells wait for its setup cell.
 One line says which installer it used. Written for any Python 3, so that an
 old one gets the one-line refusal and not a SyntaxError.

@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from labapp import labs, workspace
+from labapp.runtime import labs, workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAINS = ROOT / "tests" / "chains"

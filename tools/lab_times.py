@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from labapp import labs  # noqa: E402
+from labapp.runtime import labs  # noqa: E402
 
 EXERCISE = re.compile(r"^\*\*Exercise (\d+)( \(diagnose\))?\.\*\*", re.M)
 PREDICTION = re.compile(r"^\*\*Predict\.\*\*", re.M)

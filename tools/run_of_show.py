@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from labapp import labs  # noqa: E402
+from labapp.runtime import labs  # noqa: E402
 from tools import lab_times  # noqa: E402
 
 GUIDE = ROOT / "notebooks" / "INSTRUCTOR-GUIDE.md"

@@ -34,7 +34,7 @@ from nbconvert import HTMLExporter
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: labapp's registry from this clone
-from labapp import labs  # noqa: E402
+from labapp.runtime import labs  # noqa: E402
 
 NOTEBOOKS = ROOT / "notebooks"
 TEMPLATE = Path(__file__).resolve().parent / "site"

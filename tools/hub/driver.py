@@ -187,9 +187,9 @@ class Hub:
 
 
 def pgdata_of(home, name):
-    """Where the learner's embedded server keeps its data (labapp.pgserver, in their env)."""
+    """Where the learner's embedded server keeps its data (labapp.server.pgserver, in their env)."""
     env = {"HOME": str(home), "JUPYTERHUB_USER": name, "PATH": os.environ["PATH"]}
-    out = subprocess.run([sys.executable, "-c", "from labapp import pgserver; print(pgserver.data_dir())"],
+    out = subprocess.run([sys.executable, "-c", "from labapp.server import pgserver; print(pgserver.data_dir())"],
                          env=env, capture_output=True, text=True, timeout=60)
     return Path(out.stdout.strip())
 

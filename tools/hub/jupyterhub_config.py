@@ -23,7 +23,7 @@ brackets); the tests and `make bench-room` start the hub with this same file.
                         (tests, `make bench-room`); unset: no such service
 
 Each learner's server starts in ~/notebooks, a copy of the kit's notebooks made at
-their first login (`python -m labapp.notebooks copy`). When a server stops
+their first login (`python -m labapp.runtime.notebooks copy`). When a server stops
 (logout, the hub stopping, a culler), its embedded PostgreSQL stops with it.
 The room's DATABASE_URL reaches learners' servers through Spawner.environment:
 only a few variables of the hub's own environment (env_keep) ever reach them.
@@ -126,7 +126,7 @@ def copy_the_labs(spawner):
             subprocess.run(["useradd", "-m", spawner.user.name], check=True)
     home = home_of(spawner)
     home.mkdir(mode=0o755, parents=True, exist_ok=True)
-    done = as_learner(spawner, ["-m", "labapp.notebooks", "copy", str(home / "notebooks")])
+    done = as_learner(spawner, ["-m", "labapp.runtime.notebooks", "copy", str(home / "notebooks")])
     if done.returncode:
         raise RuntimeError(f"could not copy the labs for {spawner.user.name}: {done.stderr}")
     spawner.notebook_dir = str(home / "notebooks")
@@ -134,7 +134,7 @@ def copy_the_labs(spawner):
 
 def stop_the_embedded_server(spawner):
     """The learner's embedded PostgreSQL stops with their server (it would outlive it)."""
-    done = as_learner(spawner, ["-c", "from labapp import pgserver; pgserver.stop()"])
+    done = as_learner(spawner, ["-c", "from labapp.server import pgserver; pgserver.stop()"])
     if done.returncode:
         spawner.log.warning("stopping %s's embedded PostgreSQL: %s", spawner.user.name, done.stderr)
 

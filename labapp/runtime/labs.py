@@ -28,8 +28,8 @@ class Lab:
 
     def database(self, solutions=False, suffix="", learner=None):
         """The database's name: lab02, lab02_solutions, lab03_replay, ...; for a
-        named learner (labapp.learners) in their namespace: alice__lab02."""
-        from labapp import learners
+        named learner (labapp.server.learners) in their namespace: alice__lab02."""
+        from labapp.server import learners
 
         return learners.namespaced(f"{self.name}{'_' + SOLUTIONS if solutions else ''}{suffix}",
                                    learner)

@@ -6,7 +6,7 @@ Top: every request (x: when it started, y: how long it took), coloured by the
 release that served it; a failed request is a cross, a health check a
 diamond. Below, one lane per marked span (`load.mark(...)`) and one per
 statement of the migration's lock trace that took a lock or waited for one
-(labapp.locktrace; repeats of one statement share a lane): a thin bar while
+(labapp.live.locktrace; repeats of one statement share a lane): a thin bar while
 the statement ran, a thick one while a lock it took was held (red: the app's
 reads and writes wait; orange: its writes wait; grey: neither), a hatched one
 while it waited for a lock, with a triangle where the wait began. Both share
@@ -14,8 +14,8 @@ one axis in milliseconds since the traffic began; the y axis is the same on
 every plot (1 ms to 15 s), so two plots of a lab compare at a glance. The
 title says how bad the stall was.
 """
-from labapp.locktrace import Trace, load
-from labapp.traffic import HEALTH
+from labapp.live.locktrace import Trace, load
+from labapp.live.traffic import HEALTH
 
 RELEASE_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:olive")
 LOCK_COLOURS = {2: "tab:red", 1: "tab:orange", 0: "0.6"}  # by how many of reads/writes it blocks
@@ -79,7 +79,7 @@ def _same_lane(one, other):
 
 
 def plot(report, title="", trace=None, path=None):
-    """Draw `report` (labapp.traffic.Report), with `trace` (a Trace or the path of a
+    """Draw `report` (labapp.live.traffic.Report), with `trace` (a Trace or the path of a
     saved one) below it; shown inline, or saved as PNG to `path`."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter

@@ -4,7 +4,7 @@
     flask --app labapp room drop alice bob carol --yes       # after the workshop
 
 DATABASE_URL names the server and a role that may create roles (the
-instructor's). Each learner gets a role named after them (labapp.learners:
+instructor's). Each learner gets a role named after them (labapp.server.learners:
 cleaned) with LOGIN and CREATEDB, and a URL with that role: the hub gives each
 learner their own (tools/hub/jupyterhub_config.py reads the file). The
 databases a learner's labs create (alice__lab01, ...) are owned by that role
@@ -19,7 +19,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from labapp import config, database, learners
+from labapp.server import config, database, learners
 from labapp.errors import LabError
 
 

@@ -15,7 +15,7 @@ import contextlib
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
-from labapp import database
+from labapp.server import database
 from labapp.errors import LabError
 
 

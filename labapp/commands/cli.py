@@ -3,7 +3,7 @@
 Errors: commands raise `LabError`; `init_app` installs the one boundary that
 prints it as `Error: <message>` (exit 1). `flask db` is Flask-Migrate's
 commands in a group of our own, whose upgrade and downgrade say, when they
-fail, what was committed and where the database now is (labapp.outcome).
+fail, what was committed and where the database now is (labapp.commands.outcome).
 """
 import copy
 import functools
@@ -13,7 +13,10 @@ from flask import current_app, g
 from flask.cli import ScriptInfo, with_appcontext
 from sqlalchemy.engine import make_url
 
-from labapp import data, database, errors, outcome, replay
+from labapp import errors
+from labapp.commands import outcome, replay
+from labapp.crm import data
+from labapp.server import database
 
 
 def _url():
@@ -114,7 +117,7 @@ def pgserver_group():
 @pgserver_group.command("status")
 def pgserver_status():
     """Say whether the embedded server runs, and where its data lives."""
-    from labapp import pgserver
+    from labapp.server import pgserver
 
     state = "running" if pgserver.is_running() else "stopped"
     click.echo(f"embedded PostgreSQL: {state} (data: {pgserver.data_dir()})")
@@ -123,7 +126,7 @@ def pgserver_status():
 @pgserver_group.command("start")
 def pgserver_start():
     """Start the embedded server (every lab does this for you)."""
-    from labapp import pgserver
+    from labapp.server import pgserver
 
     pgserver.server_uri()
     click.echo(f"embedded PostgreSQL: running (data: {pgserver.data_dir()})")
@@ -132,12 +135,12 @@ def pgserver_start():
 @pgserver_group.command("stop")
 def pgserver_stop():
     """Stop the embedded server; the next lab or command starts it again."""
-    from labapp import pgserver
+    from labapp.server import pgserver
 
     click.echo("embedded PostgreSQL: " + ("stopped" if pgserver.stop() else "was not running"))
 
 
-# -- flask room: a workshop on one server (labapp.room, labapp.progress) -------------
+# -- flask room: a workshop on one server (labapp.room.roles, labapp.room.progress) -------------
 
 @click.group("room")
 def room_group():
@@ -150,7 +153,7 @@ def room_group():
               help="Write each learner's URL (with password) to this JSON file, for the hub.")
 def room_prepare(learners, out):
     """One role per learner (CREATEDB), whose lab databases only they can open."""
-    from labapp import room
+    from labapp.room import roles as room
 
     prepared = room.prepare(learners, out)
     for name, entry in prepared.items():
@@ -165,7 +168,7 @@ def room_prepare(learners, out):
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def room_drop(learners, yes):
     """Drop each learner's databases and role (after the workshop)."""
-    from labapp import room
+    from labapp.room import roles as room
 
     if not yes:
         click.confirm(f"Drop the databases and roles of {len(learners)} learners?", abort=True)
@@ -193,7 +196,7 @@ def room_progress(names, notebooks, pgdata, lab_names, watch, as_json):
     import json as json_module
     import time
 
-    from labapp import progress
+    from labapp.room import progress
 
     while True:
         results = progress.survey(names.split(",") if names else None, notebooks=notebooks,
@@ -222,7 +225,7 @@ class MigrationGroup(click.Group):
 
 def _reporting(command):
     """A copy of Flask-Migrate's upgrade/downgrade whose failure line says what
-    was committed before it, read from alembic_version (labapp.outcome)."""
+    was committed before it, read from alembic_version (labapp.commands.outcome)."""
     reporting = copy.copy(command)
 
     @functools.wraps(command.callback)

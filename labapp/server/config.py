@@ -54,7 +54,7 @@ def database_url(database=None):
     database = database or os.environ.get("LABAPP_DATABASE") or None
     raw = os.environ.get("DATABASE_URL", "").strip()
     if not raw:
-        from labapp import pgserver
+        from labapp.server import pgserver
 
         return pgserver.database_url(database or DEFAULT_DATABASE)
     url = normalize_url(raw)
@@ -65,7 +65,7 @@ def database_url(database=None):
 
 def self_checks_only():
     """LABAPP_SELF_CHECKS_ONLY=1: this process runs a room's self-checks
-    (labapp.progress), and may start no app server and no load."""
+    (labapp.room.progress), and may start no app server and no load."""
     return os.environ.get("LABAPP_SELF_CHECKS_ONLY", "").strip() == "1"
 
 

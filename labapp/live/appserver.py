@@ -29,7 +29,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from labapp import config
+from labapp.server import config
 from labapp.errors import LabError
 
 HOST = "127.0.0.1"
@@ -135,7 +135,7 @@ def start(lab, name, threads=THREADS):
     port_file.unlink(missing_ok=True)
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "labapp.appserver", str(port_file), str(threads)],
+            [sys.executable, "-m", "labapp.live.appserver", str(port_file), str(threads)],
             cwd=code, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT)
     log.with_suffix(".pid").write_text(str(process.pid))
     server = Server(name, 0, process, log)
@@ -187,7 +187,7 @@ def _end(pidfile):
 
     try:
         process = psutil.Process(int(pidfile.read_text()))
-        if "labapp.appserver" not in " ".join(process.cmdline()):
+        if "labapp.live.appserver" not in " ".join(process.cmdline()):
             return  # the pid was reused by another program
         process.terminate()
         process.wait(10)
@@ -203,12 +203,12 @@ def running_servers():
 
     found = []
     for process in psutil.process_iter(["pid", "cmdline"]):
-        if "labapp.appserver" in " ".join(process.info["cmdline"] or []):
+        if "labapp.live.appserver" in " ".join(process.info["cmdline"] or []):
             found.append(process.info["pid"])
     return found
 
 
-# -- the server process: python -m labapp.appserver PORTFILE THREADS (cwd: the release) --
+# -- the server process: python -m labapp.live.appserver PORTFILE THREADS (cwd: the release) --
 
 def _exit_when_parent_goes():
     """End of file on stdin: the process that started us is gone (or stopped us)."""

@@ -5,7 +5,7 @@ lock was held, and which of the app's reads and writes it blocked.
         flask_migrate.upgrade()          # anything that runs on the engine
     print(tracer.trace.table()); print(tracer.trace.verdict())
 
-(`flask trace upgrade` does that for any Flask-Migrate project: labapp.tracecli.)
+(`flask trace upgrade` does that for any Flask-Migrate project: labapp.commands.trace.)
 
 Everything is measured on the server while the migration runs as it always
 does (same env.py, same transactions), with SQLAlchemy events on the engine:
@@ -88,7 +88,7 @@ READ, WRITE = "ACCESS SHARE", "ROW EXCLUSIVE"  # what the app's SELECT / INSERT,
 
 POLL = 0.005  # seconds between the watcher's looks at pg_locks
 STEADY_WAIT = 0.1  # the steady view shows waits this long or longer
-FORMAT = "labapp.locktrace/1"
+FORMAT = "labapp.live.locktrace/1"
 SQL_WIDTH = 60
 
 # Tables and types a migration can lock, by oid: user schemas only (pg_catalog,

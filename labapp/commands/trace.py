@@ -5,7 +5,7 @@
 Registered for every Flask app in the environment through the `flask.commands`
 entry point (pyproject.toml), so it works on any Flask-Migrate project, not only
 the kit's. It runs `flask_migrate.upgrade` (or `downgrade`) as `flask db` does,
-in the app context, while `labapp.locktrace` listens on the engine Flask-Migrate's
+in the app context, while `labapp.live.locktrace` listens on the engine Flask-Migrate's
 env.py uses; then prints the table and the verdict line. From a notebook:
 
     trace = tracecli.traced("upgrade")   # in the app context; a locktrace.Trace
@@ -28,7 +28,7 @@ def traced(action, directory=None, revision=None, x_arg=None, failed=None):
     import flask_migrate
     from flask import current_app
 
-    from labapp import locktrace
+    from labapp.live import locktrace
 
     migrate = current_app.extensions.get("migrate")
     if migrate is None:

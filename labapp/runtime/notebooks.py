@@ -4,7 +4,7 @@ A clone has them in notebooks/; an installed kit (a hub image) has them in
 <prefix>/share/labapp/notebooks (pyproject.toml's data-files). A learner
 works in a copy of their own, and each lab's workspace is made beside it:
 
-    python -m labapp.notebooks copy ~/labs     # what the hub's pre-spawn hook runs
+    python -m labapp.runtime.notebooks copy ~/labs     # what the hub's pre-spawn hook runs
 
 Files already in DEST are kept: a learner's work is never overwritten.
 """
@@ -14,13 +14,13 @@ from pathlib import Path
 
 from labapp.errors import LabError
 
-KIT = Path(__file__).resolve().parent
+CLONE = Path(__file__).resolve().parents[2]  # a clone of the kit (site-packages when installed)
 PATTERNS = ("*.ipynb", "*.md", "solutions/*.ipynb")
 
 
 def source():
     """The folder the kit's notebooks come from."""
-    for folder in (KIT.parent / "notebooks", Path(sys.prefix) / "share" / "labapp" / "notebooks"):
+    for folder in (CLONE / "notebooks", Path(sys.prefix) / "share" / "labapp" / "notebooks"):
         if (folder / "00-Welcome.ipynb").exists():
             return folder
     raise LabError("the kit's notebooks are not installed here (a clone has notebooks/; "
@@ -44,7 +44,7 @@ def copy(dest):
 def main(argv=None):
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2 or args[0] != "copy":
-        print("usage: python -m labapp.notebooks copy DEST", file=sys.stderr)
+        print("usage: python -m labapp.runtime.notebooks copy DEST", file=sys.stderr)
         return 2
     try:
         copied = copy(args[1])

@@ -11,7 +11,7 @@ a small JSON API, in one blueprint (Flask's tutorial, flaskr, is the model).
 
 Every view reads the models the app was built with (`create_app(models=...)`):
 a lab's workspace has its own models.py, and two releases of it can serve at
-once (labapp.appserver), each with the code it was deployed with.
+once (labapp.live.appserver), each with the code it was deployed with.
 """
 from decimal import Decimal, InvalidOperation
 
@@ -24,7 +24,7 @@ LATEST, MOST = 20, 100  # deals a page shows, and the most one API call returns
 
 
 def models():
-    return current_app.extensions["labapp.models"]
+    return current_app.extensions["labapp.crm.models"]
 
 
 def session():
@@ -147,7 +147,7 @@ def health():
 
 
 def init_app(app, models_module):
-    app.extensions["labapp.models"] = models_module
+    app.extensions["labapp.crm.models"] = models_module
     # flash() needs a session cookie: a fixed key is enough for a lab on 127.0.0.1
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = "labapp-on-loopback-only"

@@ -30,7 +30,9 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy.engine import make_url
 
-from labapp import data, database, gitrepo
+from labapp.commands import gitrepo
+from labapp.crm import data
+from labapp.server import database
 from labapp.errors import LabError
 
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")

@@ -14,12 +14,12 @@ import io
 import shutil
 from pathlib import Path
 
-KIT = Path(__file__).resolve().parent
-APP = KIT / "starter" / "app.py"
-MODELS = KIT / "models.py"
+HERE = Path(__file__).resolve().parent
+APP = HERE / "starter" / "app.py"
+MODELS = HERE.parent / "crm" / "models.py"
 # what lab 01 ends with: revision 0001, its downgrade fixed to drop the enum types
-FIRST_REVISION = KIT / "starter" / "0001_create_crm_tables.py"
-SAMPLE_DATA = KIT / "data" / "sample"
+FIRST_REVISION = HERE / "starter" / "0001_create_crm_tables.py"
+SAMPLE_DATA = HERE.parent / "crm" / "sample"
 
 
 def init_migrations(directory):

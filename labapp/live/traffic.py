@@ -4,7 +4,7 @@
         load.wait(1)                          # a second of ordinary traffic
         with load.mark("migration"):          # marked on the timeline
             !flask db upgrade
-    load.report.plot()                        # every request over time (labapp.timeline)
+    load.report.plot()                        # every request over time (labapp.live.timeline)
 
 Users arrive at a steady rate (`rate` requests a second), whatever the app
 does: when it stalls, requests pile up, as real users' do, and each request's
@@ -36,11 +36,11 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 
-from labapp import config
+from labapp.server import config
 from labapp.errors import LabError
 
 MAX_CLIENTS = 16       # requests in flight at once, at most
-# in flight by default: fewer than an app server's threads (labapp.appserver: 8), so a
+# in flight by default: fewer than an app server's threads (labapp.live.appserver: 8), so a
 # stalled database leaves it threads for its health check, as a real server has
 MAX_SECONDS = 600      # no load runs longer, whatever its caller forgets
 MAX_REQUESTS = 50_000
@@ -133,8 +133,8 @@ class Report:
 
     def plot(self, title="", trace=None, path=None):
         """Every request on a timeline, and the marks and `trace`'s locks in lanes below
-        (labapp.timeline). Shown inline, or saved as PNG to `path`."""
-        from labapp import timeline
+        (labapp.live.timeline). Shown inline, or saved as PNG to `path`."""
+        from labapp.live import timeline
 
         timeline.plot(self, title, trace, path)
 
@@ -142,7 +142,7 @@ class Report:
 class Load:
     """Users sending `rate` requests a second to one or more servers (a load
     balancer's round robin) until stopped, or for `seconds` at most; at most
-    `clients` in flight. A server is an app server (labapp.appserver: its
+    `clients` in flight. A server is an app server (labapp.live.appserver: its
     release is known) or a URL. `health_every`: seconds between the load
     balancer's health checks of each server (None: none)."""
 

@@ -3,7 +3,7 @@
     flask --app labapp room progress --notebooks '/srv/labapp/homes/{learner}/notebooks' --watch 20
 
 The checks are the labs' own: each lab's self-check cells (those that call
-`labapp.selfcheck`'s `verdict`, in its solved notebook; not `traffic.verdict`,
+`labapp.runtime.selfcheck`'s `verdict`, in its solved notebook; not `traffic.verdict`,
 which reports a measurement) run again, for each learner, in
 a process of their own that works in the learner's workspace and sees the
 learner's databases READ-ONLY (PGOPTIONS default_transaction_read_only, for
@@ -13,9 +13,9 @@ lab03.sibling("_replay")`) is found with Python's own parser and run first;
 the lab's setup cell and the exercises' solutions never run. A check that
 judges what the learner's kernel measured while the lab's app servers ran (a
 traffic report) cannot run here: nothing here starts a server or a load
-(LABAPP_SELF_CHECKS_ONLY=1 makes labapp.appserver and labapp.traffic refuse).
+(LABAPP_SELF_CHECKS_ONLY=1 makes labapp.live.appserver and labapp.live.traffic refuse).
 For those, the verdict the learner's own kernel printed last is shown, as it
-keeps it beside the workspace (labapp.selfcheck.record_file). A new lab's self-checks
+keeps it beside the workspace (labapp.runtime.selfcheck.record_file). A new lab's self-checks
 appear here without a line of this module changing.
 
 A learner's exercise is:
@@ -39,7 +39,8 @@ from pathlib import Path
 
 import nbformat
 
-from labapp import config, database, labs, learners, notebooks
+from labapp.runtime import labs, notebooks
+from labapp.server import config, database, learners
 from labapp.errors import LabError
 
 READ_ONLY = "-c default_transaction_read_only=on"
@@ -58,7 +59,7 @@ def _calls(tree, attribute):
                == attribute for node in ast.walk(tree))
 
 
-SELFCHECK = "labapp.selfcheck"
+SELFCHECK = ("labapp.selfcheck", "labapp.runtime.selfcheck")  # its public name, its module
 
 
 def _selfcheck_names(tree):
@@ -68,10 +69,10 @@ def _selfcheck_names(tree):
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module == "labapp":
             modules |= {a.asname or a.name for a in node.names if a.name == "selfcheck"}
-        elif isinstance(node, ast.ImportFrom) and node.module == SELFCHECK:
+        elif isinstance(node, ast.ImportFrom) and node.module in SELFCHECK:
             functions |= {a.asname or a.name for a in node.names if a.name == "verdict"}
         elif isinstance(node, ast.Import):
-            modules |= {a.asname for a in node.names if a.name == SELFCHECK and a.asname}
+            modules |= {a.asname for a in node.names if a.name in SELFCHECK and a.asname}
     return modules, functions
 
 
@@ -203,8 +204,8 @@ def check(lab_name, learner, notebooks_folder):
     """Run lab `lab_name`'s self-checks for `learner` (in this process): [{title, state, hint}]."""
     from IPython.core.interactiveshell import InteractiveShell
 
-    from labapp import lab as runtime
-    from labapp import selfcheck
+    from labapp.runtime import lab as runtime
+    from labapp.runtime import selfcheck
 
     spec, _ = labs.get(lab_name)
     copy = runtime.Lab(spec, False, notebooks_folder, learner=learner)
@@ -243,7 +244,7 @@ def _check_in_child(lab_name, learner, notebooks_folder, pgdata, timeout=120):
     if pgdata:
         env["LABAPP_PGDATA"] = pgdata
         env.pop("DATABASE_URL", None)
-    proc = subprocess.run([sys.executable, "-m", "labapp.progress", lab_name, learner,
+    proc = subprocess.run([sys.executable, "-m", "labapp.room.progress", lab_name, learner,
                            str(notebooks_folder)], env=env, capture_output=True, text=True,
                           timeout=timeout, cwd=notebooks_folder if Path(notebooks_folder).is_dir() else None)
     if proc.returncode:
@@ -278,7 +279,7 @@ def _exists(name):
 
 def survey(names=None, notebooks=None, pgdata=None, only=None):
     """{learner: {lab: [{title, state, hint}]}} for every learner and lab with self-checks."""
-    from labapp import pgserver
+    from labapp.server import pgserver
 
     specs = [s for s in labs.LABS if s.exercises and (not only or s.name in only)]
     if names is None:
@@ -336,7 +337,7 @@ def table(results):
 
 
 def main(argv=None):
-    """python -m labapp.progress LAB LEARNER NOTEBOOKS: one learner's checks, as JSON."""
+    """python -m labapp.room.progress LAB LEARNER NOTEBOOKS: one learner's checks, as JSON."""
     lab_name, learner, folder = (sys.argv[1:] if argv is None else argv)
     try:
         found = check(lab_name, learner, Path(folder))

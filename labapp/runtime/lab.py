@@ -3,7 +3,7 @@
     lab02 = lab.setup("lab02")
 
 resets the lab's database and workspace folder to the lab's start (as
-`labapp.labs` describes it) and moves the kernel into the workspace, so a lab
+`labapp.runtime.labs` describes it) and moves the kernel into the workspace, so a lab
 runs alone, twice, in any order and beside the others, and shows the same
 outputs each time. A notebook in notebooks/solutions/ is the lab's solved
 copy: it gets a database and workspace of its own (lab02_solutions).
@@ -15,7 +15,7 @@ write into notebooks/). Every kernel of the kit's venv loads this module as
 an IPython extension (tools/ipython_kernel_config.py, which `make venv` puts in
 the venv), so the guard holds from the kernel's start in a folder of labs.
 
-`python -m labapp.lab lab02` (what `make reset LAB=lab02` runs) does the same
+`python -m labapp.runtime.lab lab02` (what `make reset LAB=lab02` runs) does the same
 reset from a terminal.
 """
 import difflib
@@ -28,11 +28,12 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from labapp import config, database, errors, labs, learners, pgserver, selfcheck, workspace
+from labapp import errors
+from labapp.runtime import labs, selfcheck, workspace
+from labapp.server import config, database, learners, pgserver
 from labapp.errors import LabError
 
-KIT = Path(__file__).resolve().parent
-CLONE_NOTEBOOKS = KIT.parent / "notebooks"  # the labs, in a clone of the kit
+CLONE_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"  # the labs, in a clone of the kit
 
 # a fixed author, clock and no personal settings (signing, hooks, colours) for the
 # labs that commit with git: every run makes the same commits on every machine
@@ -55,7 +56,7 @@ class Lab:
     def __init__(self, spec, solutions=False, notebooks=CLONE_NOTEBOOKS, suffix="", learner=None):
         self.spec, self.solutions, self.notebooks = spec, solutions, Path(notebooks)
         self.name = spec.name
-        # a named learner's databases carry their name (labapp.learners)
+        # a named learner's databases carry their name (labapp.server.learners)
         self.learner = learner or learners.current()
         self.database = spec.database(solutions, suffix, self.learner)
         self.workspace = self.notebooks / "workspaces" / spec.workspace(solutions)
@@ -72,8 +73,8 @@ class Lab:
     def reset(self):
         """The lab's databases dropped (its own re-created if the lab starts with
         one) and its workspace rebuilt, after stopping any app server an earlier
-        run of the lab left serving from it (labapp.appserver)."""
-        from labapp import appserver
+        run of the lab left serving from it (labapp.live.appserver)."""
+        from labapp.live import appserver
 
         appserver.stop_all(self.workspace)
         for suffix in self.spec.more_databases:
@@ -303,10 +304,10 @@ def reset(name, notebooks=None):
 
 
 def main(argv=None):
-    """python -m labapp.lab LABNAME: reset one lab (what `make reset LAB=...` runs)."""
+    """python -m labapp.runtime.lab LABNAME: reset one lab (what `make reset LAB=...` runs)."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: make reset LAB=lab02   (or: python -m labapp.lab lab02; "
+        print("usage: make reset LAB=lab02   (or: python -m labapp.runtime.lab lab02; "
               "lab02_solutions for the solved copy)", file=sys.stderr)
         return 2
     try:

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, NoSuchModuleError
 
-from labapp import learners
+from labapp.server import learners
 from labapp.errors import LabError
 
 

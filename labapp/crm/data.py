@@ -71,7 +71,7 @@ def load(conn, data_dir):
             try:
                 conn.execute(insert, row)
             except sa.exc.DBAPIError as exc:
-                from labapp.database import short_reason
+                from labapp.server.database import short_reason
 
                 raise LabError(f"{path.name} line {lineno}: {short_reason(exc)}") from None
         counts[table.name] = len(records)
