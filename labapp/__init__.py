@@ -49,7 +49,6 @@ PUBLIC = {
     "create_app": "labapp.app:create_app",
     "db": "labapp.crm:db",
     "migrate": "labapp.crm:migrate",
-    "config": "labapp.server.config",
     "lab": "labapp.runtime.lab",
     "selfcheck": "labapp.runtime.selfcheck",
     "diagrams": "labapp.runtime.diagrams",

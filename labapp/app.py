@@ -9,7 +9,7 @@ from pathlib import Path
 from flask import Flask
 
 from labapp.commands import cli
-from labapp import crm
+from labapp import crm, settings
 from labapp.crm import web
 from labapp.server import config
 
@@ -25,7 +25,7 @@ def create_app(test_config=None, models=KIT_MODELS):
     cli.init_app(app)  # first: a LabError from here on prints as one line in `flask`
     app.config.from_mapping(test_config or {})
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
-        app.config["SQLALCHEMY_DATABASE_URI"] = config.database_url()
+        app.config["SQLALCHEMY_DATABASE_URI"] = config.database_url(settings.lab_database())
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS",
                           config.engine_options(app.config["SQLALCHEMY_DATABASE_URI"]))
 

@@ -7,7 +7,6 @@ format it: the `flask` process prints `Error: <message>` and exits 1
 the same line instead of a traceback (`labapp.runtime.lab.setup`). LABAPP_DEBUG=1
 shows the full traceback in both.
 """
-import os
 import sys
 
 
@@ -16,8 +15,10 @@ class LabError(Exception):
 
 
 def debugging():
-    """LABAPP_DEBUG=1: show tracebacks instead of one-line errors."""
-    return os.environ.get("LABAPP_DEBUG", "").strip() not in ("", "0")
+    """LABAPP_DEBUG=1: show tracebacks instead of one-line errors (labapp.settings)."""
+    from labapp import settings  # settings imports this module: read it when asked
+
+    return settings.debug()
 
 
 def one_line(exc):

@@ -23,24 +23,25 @@ def test_database_url_from_environment(monkeypatch):
     assert (url.host, url.database, url.password) == ("db.example", "crm", "p")
 
 
-def test_lab_database_replaces_the_database_name(monkeypatch):
+def test_lab_database_names_the_database_the_app_uses(monkeypatch):
+    """A lab's setup cell sets LABAPP_DATABASE: its `!flask` commands use that database."""
     monkeypatch.setenv("DATABASE_URL", "mysql://root@127.0.0.1:3306/test")
     monkeypatch.setenv("LABAPP_DATABASE", "lab01")
-    url = make_url(config.database_url())
+    url = make_url(create_app().config["SQLALCHEMY_DATABASE_URI"])
     assert (url.drivername, url.database) == ("mysql+pymysql", "lab01")
+    assert make_url(config.database_url()).database == "test"  # asked for none: the URL's own
 
 
 def test_sqlite_url_is_kept_as_given(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "sqlite:///crm.sqlite")
     monkeypatch.setenv("LABAPP_DATABASE", "lab01")
-    assert config.database_url() == "sqlite:///crm.sqlite"
+    assert config.database_url("lab01") == "sqlite:///crm.sqlite"
 
 
 def test_without_database_url_the_embedded_server_is_used(monkeypatch):
     """The URL names the embedded server's socket; the first connection starts it."""
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.setenv("LABAPP_DATABASE", "some_lab")
-    url = make_url(config.database_url())
+    url = make_url(config.database_url("some_lab"))
     assert url.database == "some_lab"
     assert url.query["host"].endswith(("pgdata", ".pgdata")) or "labapp-pg" in url.query["host"]
     engine = sa.create_engine(url.set(database="postgres"), poolclass=sa.pool.NullPool)

@@ -270,8 +270,8 @@ def bench_replay(tmp):
     from test_replay import make_project
 
     name = f"bench_replay_{os.getpid()}"
-    os.environ["LABAPP_DATABASE"] = name
-    url = config.database_url()
+    os.environ["LABAPP_DATABASE"] = name  # for the `flask` commands it runs
+    url = config.database_url(name)
     database.create_database(url)
     try:
         project = make_project(tmp / "crm", name)
@@ -321,8 +321,8 @@ def bench_enum():
 
     from labapp.server import config, database
 
-    os.environ["LABAPP_DATABASE"] = f"bench_{os.getpid()}"
-    url = config.database_url()
+    os.environ["LABAPP_DATABASE"] = name = f"bench_{os.getpid()}"
+    url = config.database_url(name)
     database.create_database(url)
     try:
         engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
@@ -445,8 +445,8 @@ def bench_live(tmp):
 
 
     name = f"bench_live_{os.getpid()}"
-    os.environ["LABAPP_DATABASE"] = name
-    url = config.database_url()
+    os.environ["LABAPP_DATABASE"] = name  # for the `flask` commands it runs
+    url = config.database_url(name)
     database.create_database(url)
     spec = labs.Lab("benchlive", "-", "-", migrations=True, data=True)
     lab = types.SimpleNamespace(workspace=workspace.build(tmp / "live", spec))

@@ -29,7 +29,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from labapp.server import config
+from labapp import settings
 from labapp.errors import LabError
 
 HOST = "127.0.0.1"
@@ -122,7 +122,7 @@ def deploy(lab, name):
 def start(lab, name, threads=THREADS):
     """Serve release `name` of the lab (see release()) in the background; returns
     once it answers /api/health."""
-    config.refuse_if_self_checks_only("app server")
+    settings.refuse_in_self_checks("app server")
     workspace = Path(lab.workspace)
     code = workspace / "releases" / name
     if not (code / "app.py").exists():

@@ -36,7 +36,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 
-from labapp.server import config
+from labapp import settings
 from labapp.errors import LabError
 
 MAX_CLIENTS = 16       # requests in flight at once, at most
@@ -178,7 +178,7 @@ class Load:
         return time.monotonic() - self._t0
 
     def start(self):
-        config.refuse_if_self_checks_only("load")
+        settings.refuse_in_self_checks("load")
         self._t0 = time.monotonic()
         self._threads = [threading.Thread(target=self._arrivals, daemon=True)]
         self._threads += [threading.Thread(target=self._client, daemon=True)
@@ -286,7 +286,7 @@ class LongReport:
     def __init__(self, url, seconds, table="deals"):
         import sqlalchemy as sa
 
-        config.refuse_if_self_checks_only("long transaction")
+        settings.refuse_in_self_checks("long transaction")
         self.seconds, self.started, self.ended, self._error = seconds, None, None, None
         self._engine = sa.create_engine(url, poolclass=sa.pool.NullPool,
                                         connect_args={"application_name": "report"})

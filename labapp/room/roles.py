@@ -20,11 +20,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from labapp.server import config, database, learners
+from labapp import settings
 from labapp.errors import LabError
 
 
 def _admin():
-    if not os.environ.get("DATABASE_URL", "").strip():
+    if not settings.database_url():
         raise LabError("set DATABASE_URL to the room's PostgreSQL server, as a role that "
                        "may create roles (e.g. postgres)")
     url = make_url(config.database_url("postgres"))

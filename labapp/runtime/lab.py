@@ -28,7 +28,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from labapp import errors
+from labapp import errors, settings
 from labapp.runtime import labs, selfcheck, workspace
 from labapp.server import config, database, learners, pgserver
 from labapp.errors import LabError
@@ -101,7 +101,7 @@ class Lab:
         # "PostgreSQL 18.6 on x86_64..." -> "PostgreSQL 18.6"; "10.11.19-MariaDB-..." -> "MariaDB 10.11.19"
         match = re.match(r"(PostgreSQL [\d.]+)|([\d.]+)-MariaDB", version)
         version = match.group(1) or f"MariaDB {match.group(2)}" if match else version.split()[0]
-        if os.environ.get("DATABASE_URL"):
+        if settings.database_url():
             return f"{version} at {url.host or 'a local socket'} (DATABASE_URL)"
         return f"{version}, embedded"
 
@@ -208,7 +208,7 @@ def _guard_later_cells():
 def _in_a_labs_folder():
     """Does this kernel serve a lab? JupyterLab names the notebook (JPY_SESSION_NAME);
     otherwise (nbval, nbclient) the kernel works in the notebook's folder."""
-    notebook = os.environ.get("JPY_SESSION_NAME", "").strip()
+    notebook = settings.notebook_session()
     if notebook:
         return labs.for_notebook(notebook)[0] is not None
     return any((Path.cwd() / spec.notebook).exists() for spec in labs.LABS)

@@ -1,16 +1,16 @@
 """One place decides which database the app talks to.
 
 The server: DATABASE_URL if set, else the kit's embedded PostgreSQL.
-The database on it: the one a caller names, else LABAPP_DATABASE (a lab's
-setup cell sets it, so the lab's `!flask` commands use the lab's database),
-else the URL's own (embedded: `labapp`).
+The database on it: the one a caller names (`flask` commands: LABAPP_DATABASE,
+which a lab's setup cell sets, so the lab's `!flask` commands use the lab's
+database; see labapp.app), else the URL's own (embedded: `labapp`).
 """
-import os
 import re
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from labapp import settings
 from labapp.errors import LabError
 
 DEFAULT_DATABASE = "labapp"
@@ -50,9 +50,9 @@ def _mask(raw):
 
 
 def database_url(database=None):
-    """The SQLAlchemy URL (a string, password kept) of `database` on the kit's server."""
-    database = database or os.environ.get("LABAPP_DATABASE") or None
-    raw = os.environ.get("DATABASE_URL", "").strip()
+    """The SQLAlchemy URL (a string, password kept) of `database` on the kit's server
+    (None: the server URL's own database)."""
+    raw = settings.database_url()
     if not raw:
         from labapp.server import pgserver
 
@@ -61,17 +61,6 @@ def database_url(database=None):
     if database and url.get_backend_name() != "sqlite":  # SQLite: the URL is the file
         url = url.set(database=database)
     return url.render_as_string(hide_password=False)
-
-
-def self_checks_only():
-    """LABAPP_SELF_CHECKS_ONLY=1: this process runs a room's self-checks
-    (labapp.room.progress), and may start no app server and no load."""
-    return os.environ.get("LABAPP_SELF_CHECKS_ONLY", "").strip() == "1"
-
-
-def refuse_if_self_checks_only(what):
-    if self_checks_only():
-        raise LabError(f"a self-check run by `flask room progress` starts no {what}")
 
 
 def engine_options(url):

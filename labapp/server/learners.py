@@ -11,9 +11,9 @@ so a room can share one PostgreSQL server. Outside a hub nothing changes
 removes the `alice__` part, so stored outputs hold for everyone.
 """
 import hashlib
-import os
 import re
 
+from labapp import settings
 from labapp.errors import LabError
 
 SEPARATOR = "__"  # alice__lab01; a cleaned name never holds two underscores in a row
@@ -39,7 +39,7 @@ def clean(raw):
 
 def current():
     """The cleaned name of the learner the kit runs for, or None."""
-    raw = os.environ.get("LABAPP_LEARNER", "").strip() or os.environ.get("JUPYTERHUB_USER", "").strip()
+    raw = settings.learner()
     return clean(raw) if raw else None
 
 

@@ -28,6 +28,7 @@ import time
 import warnings
 from pathlib import Path
 
+from labapp import settings
 from labapp.errors import LabError, debugging
 
 ROOT = Path(__file__).resolve().parents[2]  # a clone of the kit (or site-packages)
@@ -55,8 +56,8 @@ def data_dir():
     could not reach (see _reachable_by_others). LABAPP_PGDATA names the place
     itself, and is refused in one line where it could not work as it is.
     """
-    if os.environ.get("LABAPP_PGDATA"):
-        return _explicit(Path(os.environ["LABAPP_PGDATA"]).expanduser().absolute())
+    if settings.pgdata():
+        return _explicit(Path(settings.pgdata()).expanduser().absolute())
     from labapp.server import learners
 
     if (ROOT / "pyproject.toml").exists() and not learners.current():
