@@ -87,7 +87,7 @@ def test_a_learners_database_admits_only_its_owner(monkeypatch, db_name):
         monkeypatch.setenv("LABAPP_PGDATA", str(pgserver.data_dir()))
     monkeypatch.setenv("LABAPP_LEARNER", unique_name("t"))
     url = config.database_url(db_name + "_own")
-    database.create_database(url)
+    learners.create_database(url)
     try:
         [(acl,)] = rows(config.database_url(db_name),
                         "SELECT datacl::text FROM pg_database WHERE datname = :n", n=db_name + "_own")

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from labapp import errors
 from labapp.commands import outcome, replay
 from labapp.crm import data
-from labapp.server import database
+from labapp.server import database, learners
 
 
 def _url():
@@ -33,7 +33,7 @@ def createdb_command():
     """Create the configured database (PostgreSQL, MySQL/MariaDB).
 
     SQLite needs none: its file appears on first use."""
-    if database.create_database(_url()):
+    if learners.create_database(_url()):
         click.echo(f"Created database {_name()!r}.")
     else:
         click.echo("SQLite creates its database file on first use: nothing to do.")

@@ -32,7 +32,7 @@ from sqlalchemy.engine import make_url
 
 from labapp.commands import gitrepo
 from labapp.crm import data
-from labapp.server import database
+from labapp.server import database, learners
 from labapp.errors import LabError
 
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")
@@ -200,7 +200,7 @@ def execute(app, plan, echo=print):
     try:
         if plan.exists:
             database.drop_database(url)
-        database.create_database(url)
+        learners.create_database(url)
         created = True
         with _app_for(app, url) as replica:
             _alembic(replica, plan.source, _upgrade)

@@ -9,8 +9,8 @@ does not), on 127.0.0.1 and a free port.
 
 Each release is a folder, `releases/<name>/`, with the code it was deployed
 with, so two versions can serve side by side (a rolling deploy). A server's
-log and pidfile are in the workspace's `servers/` folder: the lab's setup cell
-and `make reset` stop whatever an earlier run left there. And a server never
+log and pidfile are in the workspace's `servers/` folder (labapp.server.processes):
+the lab's setup cell and `make reset` stop whatever an earlier run left there. And a server never
 outlives the process that started it: its stdin is a pipe from that process,
 and it exits when the pipe closes (end of file), which happens however that
 process ends, `kill -9` included.
@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labapp import settings
+from labapp.server import processes
 from labapp.errors import LabError
 
 HOST = "127.0.0.1"
@@ -37,11 +38,6 @@ THREADS = 8        # waitress's worker threads: requests served at once
 START_TIMEOUT = 30  # seconds for a server to answer /api/health
 RELEASE_FILES = ("app.py", "models.py")
 _started = []      # the servers this process started, still running
-
-
-def folder(workspace):
-    """Where a workspace's servers keep their pidfiles, port files and logs."""
-    return Path(workspace) / "servers"
 
 
 def release(lab, name):
@@ -79,8 +75,7 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        for suffix in (".pid", ".port"):
-            self.log.with_suffix(suffix).unlink(missing_ok=True)
+        processes.forget(self.log.parent.parent, self.name)
         if self in _started:
             _started.remove(self)
 
@@ -115,7 +110,7 @@ def deploy(lab, name):
     release(lab, name)
     server = start(lab, name)
     print(f"{name} serves on {HOST} (waitress, {THREADS} threads); "
-          f"its log: {folder(lab.workspace).name}/{name}.log")
+          f"its log: {processes.FOLDER}/{name}.log")
     return server
 
 
@@ -127,9 +122,9 @@ def start(lab, name, threads=THREADS):
     code = workspace / "releases" / name
     if not (code / "app.py").exists():
         raise LabError(f"no release {name!r}: make it first with appserver.release(lab, {name!r})")
-    run = folder(workspace)
-    run.mkdir(exist_ok=True)
     stop_all(workspace, only=name)
+    run = processes.folder(workspace)
+    run.mkdir(exist_ok=True)
     log = run / f"{name}.log"
     port_file = log.with_suffix(".port")
     port_file.unlink(missing_ok=True)
@@ -137,7 +132,7 @@ def start(lab, name, threads=THREADS):
         process = subprocess.Popen(
             [sys.executable, "-m", "labapp.live.appserver", str(port_file), str(threads)],
             cwd=code, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT)
-    log.with_suffix(".pid").write_text(str(process.pid))
+    processes.record(workspace, name, process.pid)
     server = Server(name, 0, process, log)
     _started.append(server)
     deadline = time.monotonic() + START_TIMEOUT
@@ -164,37 +159,14 @@ def _healthy(url):
 
 
 def stop_all(workspace, only=None):
-    """Stop every server started from `workspace` (by this process or, from its
-    pidfile, by an earlier kernel); the names stopped."""
-    run = folder(workspace)
+    """Stop every server started from `workspace` (by this process, cleanly, or from
+    its pidfile, by an earlier kernel: labapp.server.processes); the names stopped."""
+    run = processes.folder(workspace)
     stopped = []
     for server in [s for s in _started if s.log.parent == run and only in (None, s.name)]:
         server.stop()
         stopped.append(server.name)
-    for pidfile in sorted(run.glob("*.pid")) if run.exists() else []:
-        if only not in (None, pidfile.stem):
-            continue
-        _end(pidfile)
-        pidfile.unlink(missing_ok=True)
-        pidfile.with_suffix(".port").unlink(missing_ok=True)
-        stopped.append(pidfile.stem)
-    return stopped
-
-
-def _end(pidfile):
-    """End the server a pidfile names, if that pid is still one of ours."""
-    import psutil
-
-    try:
-        process = psutil.Process(int(pidfile.read_text()))
-        if "labapp.live.appserver" not in " ".join(process.cmdline()):
-            return  # the pid was reused by another program
-        process.terminate()
-        process.wait(10)
-    except (ValueError, psutil.NoSuchProcess):
-        return
-    except psutil.TimeoutExpired:
-        process.kill()
+    return stopped + processes.end(workspace, only)
 
 
 def running_servers():

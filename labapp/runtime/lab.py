@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 
 from labapp import errors, settings
 from labapp.runtime import labs, selfcheck, workspace
-from labapp.server import config, database, learners, pgserver
+from labapp.server import config, database, learners, pgserver, processes
 from labapp.errors import LabError
 
 CLONE_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"  # the labs, in a clone of the kit
@@ -73,15 +73,13 @@ class Lab:
     def reset(self):
         """The lab's databases dropped (its own re-created if the lab starts with
         one) and its workspace rebuilt, after stopping any app server an earlier
-        run of the lab left serving from it (labapp.live.appserver)."""
-        from labapp.live import appserver
-
-        appserver.stop_all(self.workspace)
+        run of the lab left serving from it (labapp.server.processes)."""
+        processes.end(self.workspace)
         for suffix in self.spec.more_databases:
             database.drop_database(self.sibling(suffix).url, missing_ok=True)
         database.drop_database(self.url, missing_ok=True)
         if self.spec.createdb:
-            database.create_database(self.url)
+            learners.create_database(self.url)
         workspace.build(self.workspace, self.spec)
         selfcheck.record_file(self.workspace).unlink(missing_ok=True)  # a fresh lab: no verdicts
         if self.spec.git:

@@ -6,7 +6,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, NoSuchModuleError
 
-from labapp.server import learners
 from labapp.errors import LabError
 
 
@@ -109,8 +108,9 @@ def _quoted(engine, url):
     return engine.dialect.identifier_preparer.quote(make_url(url).database)
 
 
-def create_database(url):
-    """CREATE DATABASE for `url`. Returns False when SQLite needs none."""
+def create_database(url, private=False):
+    """CREATE DATABASE for `url`. Returns False when SQLite needs none. `private`
+    (PostgreSQL): only its owner (and the server's administrators) may connect."""
     if make_url(url).get_backend_name() == "sqlite":
         return False
     if not make_url(url).database:
@@ -123,8 +123,7 @@ def create_database(url):
                 "(run `flask dropdb` first to start from scratch)"
             )
         conn.execute(sa.text(f"CREATE DATABASE {_quoted(engine, url)}"))
-        if learners.current() and engine.dialect.name == "postgresql":
-            # a room's server: only its owner (and the instructor) may connect
+        if private and engine.dialect.name == "postgresql":
             conn.execute(sa.text(f"REVOKE CONNECT, TEMPORARY ON DATABASE {_quoted(engine, url)} FROM PUBLIC"))
     return True
 

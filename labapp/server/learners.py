@@ -14,6 +14,7 @@ import hashlib
 import re
 
 from labapp import settings
+from labapp.server import database
 from labapp.errors import LabError
 
 SEPARATOR = "__"  # alice__lab01; a cleaned name never holds two underscores in a row
@@ -58,3 +59,9 @@ def owner(database):
     """The learner whose namespace `database` is in (None: no namespace)."""
     learner, separator, rest = database.partition(SEPARATOR)
     return learner if separator and rest else None
+
+
+def create_database(url):
+    """CREATE DATABASE for the learner the kit runs for: when they are named, a room's
+    shared server may hold others' databases, so theirs is closed to everyone else."""
+    return database.create_database(url, private=current() is not None)
