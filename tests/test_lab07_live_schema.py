@@ -43,11 +43,11 @@ depends_on = None
 def upgrade():
     op.execute("ALTER TABLE deals ALTER COLUMN note SET DEFAULT ''")
     op.execute("UPDATE deals SET note = '' WHERE note IS NULL")
-    op.execute("ALTER TABLE deals ADD CONSTRAINT deals_note_not_null "
+    op.execute("ALTER TABLE deals ADD CONSTRAINT deals_note_check "
                "CHECK (note IS NOT NULL) NOT VALID")
-    op.execute("ALTER TABLE deals VALIDATE CONSTRAINT deals_note_not_null")
+    op.execute("ALTER TABLE deals VALIDATE CONSTRAINT deals_note_check")
     op.execute("ALTER TABLE deals ALTER COLUMN note SET NOT NULL")
-    op.execute("ALTER TABLE deals DROP CONSTRAINT deals_note_not_null")
+    op.execute("ALTER TABLE deals DROP CONSTRAINT deals_note_check")
 
 
 def downgrade():

@@ -733,9 +733,25 @@ lab07.edit(index_file, """
 """)
 !flask trace upgrade --no-times --save traces/0004.json
 ''', hint="put env.py's lock_timeout back"),
+        # Exercise 1: put back, but as '5000ms': still not env.py's value
+        Wrong(1, '''
+lab07.edit(index_file, """
+    with op.batch_alter_table('deals', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_deals_contact_id'), ['contact_id'], unique=False)
+""", """
+    with op.get_context().autocommit_block():
+        op.execute("SET lock_timeout = '5s'")
+        op.execute("DROP INDEX CONCURRENTLY IF EXISTS ix_deals_contact_id")
+        op.create_index('ix_deals_contact_id', 'deals', ['contact_id'], unique=False,
+                        postgresql_concurrently=True)
+        op.execute("SET lock_timeout = '5000ms'")
+""")
+!flask trace upgrade --no-times --save traces/0004.json
+''', hint="put env.py's lock_timeout back"),
         # Exercise 2: each statement on its own, but the fill is one UPDATE of every row
         Wrong(2, '''
 !flask db downgrade
+lab07.sql("UPDATE deals SET note = NULL")
 lab07.edit(note_file, """
 def upgrade():
     op.execute("ALTER TABLE deals ALTER COLUMN note SET DEFAULT ''")
@@ -746,6 +762,48 @@ def upgrade():
 """)
 !flask trace upgrade --no-times --save traces/0005.json
 ''', hint="fill the notes in batches of ids"),
+        # Exercise 2: only the fill outside the transaction: the DDL after it still holds its
+        # ACCESS EXCLUSIVE through the VALIDATE scan, to COMMIT
+        Wrong(2, '''
+!flask db downgrade
+lab07.sql("UPDATE deals SET note = NULL")
+lab07.edit(note_file, """
+    op.execute("UPDATE deals SET note = '' WHERE note IS NULL")
+""", """
+    bind = op.get_bind()
+    with op.get_context().autocommit_block():
+        for low in range(0, 600_000, 20_000):
+            bind.execute(sa.text("UPDATE deals SET note = '' WHERE id > :low AND id <= :high"
+                                 " AND note IS NULL"), {"low": low, "high": low + 20_000})
+""")
+!flask trace upgrade --no-times --save traces/0005.json
+''', hint="held past its own statement"),
+        # Exercise 2: each statement on its own, the fill in batches, but a plain SET NOT NULL
+        # (no CHECK): it scans every row under ACCESS EXCLUSIVE
+        Wrong(2, '''
+!flask db downgrade
+lab07.sql("UPDATE deals SET note = NULL")
+lab07.edit(note_file, """
+def upgrade():
+    op.execute("ALTER TABLE deals ALTER COLUMN note SET DEFAULT ''")
+    op.execute("UPDATE deals SET note = '' WHERE note IS NULL")
+    op.execute("ALTER TABLE deals ADD CONSTRAINT deals_note_check "
+               "CHECK (note IS NOT NULL) NOT VALID")
+    op.execute("ALTER TABLE deals VALIDATE CONSTRAINT deals_note_check")
+    op.execute("ALTER TABLE deals ALTER COLUMN note SET NOT NULL")
+    op.execute("ALTER TABLE deals DROP CONSTRAINT deals_note_check")
+""", """
+def upgrade():
+    bind = op.get_bind()
+    with op.get_context().autocommit_block():
+        op.execute("ALTER TABLE deals ALTER COLUMN note SET DEFAULT ''")
+        for low in range(0, 600_000, 20_000):
+            bind.execute(sa.text("UPDATE deals SET note = '' WHERE id > :low AND id <= :high"
+                                 " AND note IS NULL"), {"low": low, "high": low + 20_000})
+        op.execute("ALTER TABLE deals ALTER COLUMN note SET NOT NULL")
+""")
+!flask trace upgrade --no-times --save traces/0005.json
+''', hint="SET NOT NULL without a valid CHECK"),
         # Exercise 3: v3 beside v2 while SGD is sold: v2 cannot read SGD
         Wrong(3, '''
 lab07.edit("models.py", """

@@ -131,7 +131,8 @@ def start(lab, name, threads=THREADS):
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "labapp.live.appserver", str(port_file), str(threads)],
-            cwd=code, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT)
+            cwd=code, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT,
+            env={**os.environ, "PGAPPNAME": name})  # its sessions show as "v1" in pg_stat_activity
     processes.record(workspace, name, process.pid)
     server = Server(name, 0, process, log)
     _started.append(server)

@@ -204,16 +204,22 @@ class Wait:
     start: float
     end: float
     behind: list = field(default_factory=list)  # the sessions it waited for (application_name)
+    behind_for: dict = field(default_factory=dict)  # session -> seconds it was seen in the way
 
     @property
     def seconds(self):
         return self.end - self.start
 
-    def describe(self):
-        """What it waited for, and behind whom: "for ACCESS EXCLUSIVE on deals, behind blocker"."""
+    def describe(self, steady=False):
+        """What it waited for, and behind whom: "for ACCESS EXCLUSIVE on deals, behind blocker".
+        steady: only the sessions in the way for STEADY_WAIT or longer (an app request that
+        held its lock for a moment as the wait began is not the same on every run)."""
         what = ("for another transaction to end" if self.target == "another transaction"
                 else f"for {self.mode} on {self.target}")
-        return what + (f", behind {', '.join(self.behind)}" if self.behind else "")
+        behind = self.behind
+        if steady and self.behind_for:
+            behind = [name for name in behind if self.behind_for.get(name, 0) >= STEADY_WAIT]
+        return what + (f", behind {', '.join(behind)}" if behind else "")
 
 
 @dataclass
@@ -358,7 +364,7 @@ class Trace:
             if times:
                 notes.append(f"{where} waited {duration(wait.seconds, exact)} {wait.describe()}")
             elif wait.seconds >= STEADY_WAIT:
-                notes.append(f"{where} waited {wait.describe()}")
+                notes.append(f"{where} waited {wait.describe(steady=True)}")
         if any(s.transaction is not None and not s.locks for s in shown):
             notes.append("locks taken: those the statement added; a transaction keeps each "
                          "lock until it ends")
@@ -413,7 +419,7 @@ class Trace:
         if queued:
             wait = max(queued, key=lambda w: w.seconds)
             who = "every read and write" if READ in CONFLICTS[wait.mode] else "every write"
-            return (f"#{numbers[wait.step]} waited in the lock queue {wait.describe()}: {who} of "
+            return (f"#{numbers[wait.step]} waited in the lock queue {wait.describe(steady=True)}: {who} of "
                     f"{wait.target} that came after it queued behind it")
         blocking = [(lock, step) for step in self.shown() for lock in step.locks if lock.blocks]
         if not blocking:
@@ -425,14 +431,16 @@ class Trace:
                 return numbers[step.index]
             return max(numbers[s.index] for s in self.shown() if s.transaction == step.transaction)
 
-        lock, step = max(blocking, key=lambda ls: (last(ls) - numbers[ls[1].index],
-                                                   "reads" in ls[0].blocks, _strength(ls[0].mode)))
-        who = "every read and write" if lock.blocks == ("reads", "writes") else "every write"
-        reach = self.reach(step, lock)
-        if reach.startswith("this statement"):
-            held = [f"#{numbers[s.index]}" for lock_, s in blocking]
+        beyond = [ls for ls in blocking if last(ls) > numbers[ls[1].index]]  # held past its statement
+        if not beyond:
+            held = [f"#{numbers[s.index]}" for _, s in blocking]
             return (f"each lock that blocks reads or writes was held for its own statement only "
                     f"({', '.join(dict.fromkeys(held))})")
+        # the worst for the app: one that stops reads too, then the one held through the most statements
+        lock, step = max(beyond, key=lambda ls: ("reads" in ls[0].blocks, last(ls) - numbers[ls[1].index],
+                                                 _strength(ls[0].mode)))
+        who = "every read and write" if lock.blocks == ("reads", "writes") else "every write"
+        reach = self.reach(step, lock)
         return (f'{lock.mode} on {lock.name} held from #{numbers[step.index]} "{step.label}" '
                 f"{reach}: {who} of {lock.name} waited until then")
 
@@ -700,7 +708,7 @@ class Tracer:
                                        new=(kind, oid) not in self._before[step.index],
                                        seen_by="watcher"))
             step.locks = _sorted(step.locks)
-        for key, start, end, behind in _intervals(polls):
+        for key, start, end, behind, behind_for in _intervals(polls):
             if behind == ["locktrace"] and self._watcher.same_database:
                 continue  # a CONCURRENTLY build waiting for one of the watcher's own looks
             step = _step_at(steps, start, end)
@@ -709,7 +717,8 @@ class Tracer:
             kind, oid, mode = key
             self.trace.waits.append(Wait(step=None if step is None else step.index,
                                          target=self._target(kind, oid), mode=mode,
-                                         start=start, end=max(start, end), behind=behind))
+                                         start=start, end=max(start, end), behind=behind,
+                                         behind_for=behind_for))
 
     def _target(self, kind, oid):
         if kind in ("table", "type", "tuple"):
@@ -798,7 +807,7 @@ def _watched(row):
 
 def _intervals(polls):
     """Waits from consecutive looks that saw the same ungranted lock:
-    [((kind, oid, mode), start, end, behind)]."""
+    [((kind, oid, mode), start, end, behind, {blocker: seconds seen in the way})]."""
     found, open_ = [], {}
     for number, t0, t1, rows in polls:
         seen = {}
@@ -809,18 +818,18 @@ def _intervals(polls):
             if key not in seen or open_[key][2] != number - 1:
                 found.append(_closed(key, open_.pop(key)))
         for key, behind in seen.items():
-            if key in open_:
-                open_[key][1:3] = [t1, number]
-                open_[key][3].update(behind)
-            else:
-                open_[key] = [t0, t1, number, set(behind)]
+            if key not in open_:
+                open_[key] = [t0, t1, number, {}]
+            open_[key][1:3] = [t1, number]
+            for name in behind:  # when each blocker was first and last seen in the way
+                open_[key][3][name] = [open_[key][3].get(name, [t0])[0], t1]
     found += [_closed(key, value) for key, value in open_.items()]
     return sorted(found, key=lambda wait: wait[1])
 
 
 def _closed(key, value):
     start, end, _, behind = value
-    return key, start, end, sorted(behind)
+    return key, start, end, sorted(behind), {name: last - first for name, (first, last) in behind.items()}
 
 
 def _step_at(steps, start, end):

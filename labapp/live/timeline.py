@@ -14,6 +14,8 @@ one axis in milliseconds since the traffic began; the y axis is the same on
 every plot (1 ms to 15 s), so two plots of a lab compare at a glance. The
 title says how bad the stall was.
 """
+import re
+
 from labapp.live.locktrace import Trace, load
 from labapp.live.traffic import HEALTH
 
@@ -73,9 +75,11 @@ def lanes(report, trace):
 
 
 def _same_lane(one, other):
-    """Repeats of one statement (a retried ALTER, a backfill's batches) share a lane."""
-    return " ".join(one.sql.split()) == " ".join(other.sql.split()) or (
-        one.sql.split()[:3] == other.sql.split()[:3] and one.transaction is None is other.transaction)
+    """Repeats of one statement (a retried ALTER, a backfill's batches, its numbers
+    aside) share a lane."""
+    def text(step):
+        return re.sub(r"\d+", "N", " ".join(step.sql.split()))
+    return text(one) == text(other)
 
 
 def plot(report, title="", trace=None, path=None):
@@ -114,9 +118,10 @@ def plot(report, title="", trace=None, path=None):
     top.set_title(f"{title}\n{stall_line(report)}" if title else stall_line(report), fontsize=9)
     if rows:
         ax = axes[1][0]
+        shortest = max(report.seconds, 0.1) * 1000 / 200  # a lock held for 1 ms still shows
         for y, (_, bars, wait_starts) in enumerate(rows):
             for start, end, style in bars:
-                width = max(end - start, 2)
+                width = max(end - start, shortest)
                 if style == "mark":
                     ax.barh(y, width, left=start, height=0.5, color="0.75")
                 elif style == "ran":
