@@ -14,6 +14,7 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy.exc import DBAPIError
 
+from labapp import errors
 from labapp.errors import LabError, debugging
 
 
@@ -64,6 +65,7 @@ def _command(action, default, help_text):
                   help="No times (they vary from run to run): how far each lock was held, in "
                        "statements, and only waits of 0.1 s or more. What a notebook stores.")
     @with_appcontext
+    @errors.boundary  # in any Flask app, not only the kit's: its one line, exit 1
     def command(revision, directory, x_arg, save, exact, quiet, no_times):
         def show(trace):
             if save:
@@ -75,13 +77,11 @@ def _command(action, default, help_text):
 
         try:
             show(traced(action, directory, revision, x_arg, failed=show))
-        except LabError as exc:  # in any app, not only the kit's: one line, exit 1
-            raise click.ClickException(str(exc)) from None
         except DBAPIError as exc:  # the table above ends with the failed statement
             if debugging():
                 raise
-            raise click.ClickException(f"{type(exc.orig).__name__}: {_first_line(exc.orig)} "
-                                       "(LABAPP_DEBUG=1 shows the traceback)") from None
+            raise LabError(f"{type(exc.orig).__name__}: {_first_line(exc.orig)} "
+                           "(LABAPP_DEBUG=1 shows the traceback)") from None
 
     return command
 

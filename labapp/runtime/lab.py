@@ -252,7 +252,7 @@ def _show_errors_in_one_line():
         return
 
     def one_line(shell, etype, value, tb, tb_offset=None):
-        lines = [errors.one_line(value)]
+        lines = value.lines()
         shell._showtraceback(etype, value, lines)
         return lines
 
@@ -301,6 +301,7 @@ def reset(name, notebooks=None):
     return lab
 
 
+@errors.boundary
 def main(argv=None):
     """python -m labapp.runtime.lab LABNAME: reset one lab (what `make reset LAB=...` runs)."""
     args = sys.argv[1:] if argv is None else argv
@@ -308,13 +309,7 @@ def main(argv=None):
         print("usage: make reset LAB=lab02   (or: python -m labapp.runtime.lab lab02; "
               "lab02_solutions for the solved copy)", file=sys.stderr)
         return 2
-    try:
-        reset(args[0])
-    except LabError as exc:
-        if errors.debugging():
-            raise
-        print(errors.one_line(exc), file=sys.stderr)
-        return 1
+    reset(args[0])
     return 0
 
 

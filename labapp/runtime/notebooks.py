@@ -12,6 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from labapp import errors
 from labapp.errors import LabError
 
 CLONE = Path(__file__).resolve().parents[2]  # a clone of the kit (site-packages when installed)
@@ -41,6 +42,7 @@ def copy(dest):
     return copied
 
 
+@errors.boundary
 def main(argv=None):
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2 or args[0] != "copy":
@@ -48,9 +50,8 @@ def main(argv=None):
         return 2
     try:
         copied = copy(args[1])
-    except (LabError, OSError) as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return 1
+    except OSError as exc:  # a folder it may not write: the learner's home, say
+        raise LabError(f"could not copy the notebooks to {args[1]}: {exc}") from None
     print(f"{len(copied)} notebooks copied to {args[1]} (files already there were kept)")
     return 0
 
