@@ -26,7 +26,7 @@ pytestmark = postgres_only
 @pytest.fixture
 def lab(tmp_path, schema):
     """A lab-like object with a fresh workspace, on the fresh database (schema)."""
-    spec = labs.Lab("labtest", "99-Test.ipynb", "a test lab")
+    spec = labs.LabSpec("labtest", "99-Test.ipynb", "a test lab")
     return types.SimpleNamespace(workspace=workspace.build(tmp_path / "ws", spec))
 
 
@@ -138,7 +138,7 @@ def test_a_reset_stops_a_server_an_earlier_kernel_left_running(lab):
 def test_make_reset_stops_the_server_a_kernel_of_that_lab_left(tmp_path, monkeypatch, db_name):
     from labapp.runtime import lab as runtime
 
-    spec = labs.Lab(db_name, "99-Test.ipynb", "a test lab")
+    spec = labs.LabSpec(db_name, "99-Test.ipynb", "a test lab")
     monkeypatch.setattr(labs, "LABS", (*labs.LABS, spec))
     monkeypatch.setattr(runtime, "CLONE_NOTEBOOKS", tmp_path)
     folder = runtime.Lab(spec, notebooks=tmp_path).reset().workspace

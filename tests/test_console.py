@@ -36,7 +36,7 @@ def lab_shell(db_name):
     """os.environ as a lab's setup cell leaves it for the `!` commands of lab `db_name`."""
     saved = dict(os.environ)
     try:
-        lab._prepare_shell(lab.Lab(labs.Lab(db_name, "99-Test.ipynb", "a test lab")))
+        lab._prepare_shell(lab.Lab(labs.LabSpec(db_name, "99-Test.ipynb", "a test lab")))
         yield dict(os.environ)
     finally:
         os.environ.clear()

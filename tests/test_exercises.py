@@ -15,7 +15,7 @@ SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("[0-9][0-9]-*.ipynb")
 
 @pytest.fixture
 def lab(schema, db_name):
-    return Lab(labs.Lab(db_name, "99-Test.ipynb", "a test lab"))
+    return Lab(labs.LabSpec(db_name, "99-Test.ipynb", "a test lab"))
 
 
 def test_self_check_gives_the_hint_until_the_exercise_is_done(lab, db_url, capsys):

@@ -49,7 +49,7 @@ def test_names_of_databases_and_workspaces():
 
 
 def fake_lab(name, **options):
-    return labs.Lab(name, "99-Test.ipynb", "a test lab", **options)
+    return labs.LabSpec(name, "99-Test.ipynb", "a test lab", **options)
 
 
 def test_reset_restores_database_and_workspace(tmp_path, monkeypatch):

@@ -44,7 +44,7 @@ def test_requests_to_the_live_app_are_recorded_with_their_status_and_marks(tmp_p
                                                                          db_url):
     with schema.app_context(), db.engine.begin() as conn:
         data.load(conn, SAMPLE)
-    lab = types.SimpleNamespace(workspace=workspace.build(tmp_path / "ws", labs.Lab("t", "t", "t")))
+    lab = types.SimpleNamespace(workspace=workspace.build(tmp_path / "ws", labs.LabSpec("t", "t", "t")))
     server = appserver.start(lab, appserver.release(lab, "v1").name)
     try:
         with traffic.Load(server.url, clients=3, max_requests=40,

@@ -33,7 +33,7 @@ playwright_api = pytest.importorskip(
 def server(tmp_path, schema):
     with schema.app_context(), db.engine.begin() as conn:
         data.load(conn, SAMPLE)
-    lab = types.SimpleNamespace(workspace=workspace.build(tmp_path / "ws", labs.Lab("t", "t", "t")))
+    lab = types.SimpleNamespace(workspace=workspace.build(tmp_path / "ws", labs.LabSpec("t", "t", "t")))
     appserver.release(lab, "v1")
     server = appserver.start(lab, "v1")
     yield server

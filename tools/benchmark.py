@@ -448,7 +448,7 @@ def bench_live(tmp):
     os.environ["LABAPP_DATABASE"] = name  # for the `flask` commands it runs
     url = config.database_url(name)
     database.create_database(url)
-    spec = labs.Lab("benchlive", "-", "-", migrations=True, data=True)
+    spec = labs.LabSpec("benchlive", "-", "-", migrations=True, data=True)
     lab = types.SimpleNamespace(workspace=workspace.build(tmp / "live", spec))
     env = {**base_env(), "LABAPP_DATABASE": name}
     try:

@@ -35,7 +35,7 @@ WORDS_PER_MINUTE, CELL, EXERCISE_BASE, SOLUTION_LINE, PREDICT = 130, 0.4, 4.0, 0
 
 
 @dataclass
-class Lab:
+class Estimate:
     name: str
     words: int
     code_cells: int
@@ -65,7 +65,7 @@ def measure(spec, notebooks=ROOT / "notebooks"):
     solutions = [c for c in code if "solution" in c.get("metadata", {}).get("tags", [])]
     exercises = [m for text in prose for m in EXERCISE.finditer(text)]
     stated = next((int(m.group(1)) for text in prose for m in STATED.finditer(text)), 0)
-    return Lab(spec.name,
+    return Estimate(spec.name,
                words=sum(len(re.findall(r"[A-Za-z0-9_`'-]+", text)) for text in prose),
                code_cells=len(code) - len(solutions),
                exercises=len(exercises),

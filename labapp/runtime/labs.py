@@ -14,7 +14,7 @@ SOLUTIONS = "solutions"  # the folder of the solved copies, beside the labs
 
 
 @dataclass(frozen=True)
-class Lab:
+class LabSpec:
     name: str                  # "lab02": its database and workspace are named after it
     notebook: str              # its file in notebooks/ (and notebooks/solutions/)
     title: str
@@ -48,24 +48,24 @@ class Lab:
 
 
 LABS = (
-    Lab("lab00", "00-Welcome.ipynb", "Welcome: why database migrations?",
+    LabSpec("lab00", "00-Welcome.ipynb", "Welcome: why database migrations?",
         chain=False, exercises=False),
-    Lab("lab01", "01-First-Migration.ipynb", "Your first migration", createdb=False),
-    Lab("lab02", "02-Evolve-A-Live-Schema.ipynb", "Evolve a live schema",
+    LabSpec("lab01", "01-First-Migration.ipynb", "Your first migration", createdb=False),
+    LabSpec("lab02", "02-Evolve-A-Live-Schema.ipynb", "Evolve a live schema",
         migrations=True, data=True),
-    Lab("lab03", "03-Production-Branch-Replay.ipynb", "The production-branch replay",
+    LabSpec("lab03", "03-Production-Branch-Replay.ipynb", "The production-branch replay",
         createdb=False, migrations=True, data=True, git=True,
         more_databases=("_dev", "_replay")),
-    Lab("lab04", "04-Enum-Swap-DealCurrency.ipynb", "Enum swap: DealCurrency gains BTC",
+    LabSpec("lab04", "04-Enum-Swap-DealCurrency.ipynb", "Enum swap: DealCurrency gains BTC",
         migrations=True, data=True),
-    Lab("lab05", "05-Duplicate-Enum-ContactEventStatus.ipynb",
+    LabSpec("lab05", "05-Duplicate-Enum-ContactEventStatus.ipynb",
         "Duplicate enum: ContactEventStatus", migrations=True, data=True,
         more_databases=("_fresh",)),
-    Lab("lab06", "06-Migrations-In-A-Team.ipynb", "Migrations in a team",
+    LabSpec("lab06", "06-Migrations-In-A-Team.ipynb", "Migrations in a team",
         migrations=True, data=True, git=True),
-    Lab("lab07", "07-Migrate-While-The-App-Serves.ipynb", "Migrate while the app serves",
+    LabSpec("lab07", "07-Migrate-While-The-App-Serves.ipynb", "Migrate while the app serves",
         migrations=True, data=True),
-    Lab("lab08", "08-Rename-Without-Downtime.ipynb", "Rename without downtime",
+    LabSpec("lab08", "08-Rename-Without-Downtime.ipynb", "Rename without downtime",
         migrations=True, data=True),
 )
 
