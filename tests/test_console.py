@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -76,6 +77,27 @@ def test_flask_dropdb_drops_a_dashed_name_that_another_session_uses(db_name):
         other.invalidate()
         engine.dispose()
         database.drop_database(url, missing_ok=True)
+
+
+def test_drop_database_fails_while_another_session_stays(db_url):
+    """Lab 03, step 5: DROP DATABASE does not wait for the other sessions to leave.
+    It gives them a short grace (about 5 s in PostgreSQL 13-18), then fails, and the
+    session is still there."""
+    engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+    other = engine.connect()  # the notebook's %sql session
+    server = database.server_engine(db_url)
+    try:
+        other.exec_driver_sql("SELECT 1")
+        start = time.monotonic()
+        with server.connect() as conn, pytest.raises(sa.exc.OperationalError,
+                                                     match="is being accessed by other users"):
+            conn.exec_driver_sql(f'DROP DATABASE "{sa.engine.make_url(db_url).database}"')
+        assert 2 < time.monotonic() - start < 30
+        assert other.exec_driver_sql("SELECT 1").scalar() == 1
+    finally:
+        other.close()
+        engine.dispose()
+        server.dispose()
 
 
 def test_postgresql_names_an_unnamed_unique_constraint_itself(schema, db_url):

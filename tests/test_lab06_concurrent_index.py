@@ -1,17 +1,30 @@
-"""Lab 06's concurrent index: what a failed `CREATE INDEX CONCURRENTLY` leaves,
-and which retry repairs it, on the real server.
+"""Lab 06's indexes and their locks, on the real server: what a plain
+`CREATE INDEX` blocks and for how long, what a concurrent build blocks, what a
+failed one leaves, which retry repairs it, and how long its timeouts last.
 
+* A plain CREATE INDEX (the generated 0004) holds SHARE on deals until the
+  upgrade commits: a DELETE, an UPDATE and an INSERT wait through a later
+  revision of the same upgrade, reads do not; the trace says "to COMMIT".
+* The lab's concurrent build, waiting for an older transaction, lets another
+  session read, insert, update and delete deals; VACUUM and other DDL wait.
 * A concurrent build that fails or is cancelled (lock timeout, statement
-  timeout, a duplicate for a unique index) leaves an INVALID index of its name.
+  timeout, a duplicate for a unique index) leaves an INVALID index of its name;
+  REINDEX INDEX CONCURRENTLY rebuilds it, REINDEX TABLE CONCURRENTLY skips it.
 * The recipe "CONCURRENTLY ... IF NOT EXISTS, so that a retry works" is wrong:
   the retry succeeds, records the revision, and keeps the invalid index.
 * Lab 06's revision 0004 (tests/chains/lab06.patch) drops the index
   concurrently first: its retry builds a valid one.
+* Its revisions SET lock_timeout and statement_timeout for the session, and
+  RESET them after: without the RESET, a later revision of the same upgrade
+  runs with 2 s and 5 min.
 """
 import contextlib
 import importlib.util
+import re
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from conftest import postgres_only, rows, run_flask
+from labapp.live import locktrace
 from labapp.server import database
 
 pytestmark = [postgres_only,
@@ -119,6 +133,116 @@ def test_the_lab_revision_retries_into_a_valid_index(at_0003, db_url):
     assert valid(db_url, "ix_deals_closed_at") == [True]
 
 
+# the revision `flask db migrate` writes for Carol's index (lab 06, section 5), as it comes
+PLAIN_INDEX = """from alembic import op
+
+revision = '0004'
+down_revision = '0003'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('deals', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_deals_closed_at'), ['closed_at'], unique=False)
+
+
+def downgrade():
+    with op.batch_alter_table('deals', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_deals_closed_at'))
+"""
+# a later revision of the same upgrade, that takes its time
+LATER = """from alembic import op
+
+revision = '0004z'
+down_revision = '0004'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.execute("SELECT pg_sleep(3)")
+
+
+def downgrade():
+    pass
+"""
+NOT_AVAILABLE = "55P03"  # lock_not_available: lock_timeout gave up
+
+
+def in_background(*args, cwd):
+    """`flask ARGS` in a thread; the list it returns gets the CompletedProcess."""
+    done = []
+    thread = threading.Thread(target=lambda: done.append(flask(cwd, *args)), daemon=True)
+    thread.start()
+    return thread, done
+
+
+def wait_for(url, where, timeout=60):
+    """Until a session on `url`'s database matches `where` (SQL on pg_stat_activity)."""
+    name = make_url(url).database
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if rows(url, f"SELECT 1 FROM pg_stat_activity WHERE datname = :d AND {where}", d=name):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no session matched {where} within {timeout} s")
+
+
+def attempt(url, sql):
+    """Run `sql` in a session that waits at most 200 ms for a lock; its SQLSTATE, None if it ran."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT",
+                              connect_args={"options": "-c lock_timeout=200ms"})
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(sql)
+        return None
+    except sa.exc.OperationalError as exc:
+        return getattr(exc.orig, "pgcode", None)
+    finally:
+        engine.dispose()
+
+
+WRITES = ("DELETE FROM deals WHERE id = 10",
+          "UPDATE deals SET title = title WHERE id = 9",
+          "INSERT INTO deals (contact_id, title, amount, currency) VALUES (1, 'probe', 1, 'USD')")
+
+
+def test_a_plain_index_blocks_every_write_until_the_upgrade_commits(at_0003, db_url, tmp_path):
+    versions = at_0003 / "migrations" / "versions"
+    next(versions.glob("0004_*.py")).write_text(PLAIN_INDEX)
+    (versions / "0004z_later.py").write_text(LATER)
+    saved = tmp_path / "trace.json"
+    thread, done = in_background("trace", "upgrade", "0004z", "--no-times", "--save", str(saved),
+                                 cwd=at_0003)
+    # the build is done, the upgrade's transaction goes on with the later revision
+    wait_for(db_url, "application_name = 'migration' AND query LIKE 'SELECT pg_sleep%'")
+    during = {sql: attempt(db_url, sql) for sql in ("SELECT count(*) FROM deals", *WRITES)}
+    thread.join(120)
+    assert done and done[0].returncode == 0, done and done[0].output
+    assert during == {"SELECT count(*) FROM deals": None, **{sql: NOT_AVAILABLE for sql in WRITES}}
+    assert [attempt(db_url, sql) for sql in WRITES] == [None] * len(WRITES)  # after the COMMIT
+    trace = locktrace.load(saved)
+    [build] = [s for s in trace.shown() if s.sql.startswith("CREATE INDEX")]
+    [share] = [lock for lock in build.locks if lock.name == "deals"]
+    assert share.mode == "SHARE" and share.blocks == ("writes",)
+    assert trace.reach(build, share) == "to COMMIT, through #2"
+
+
+def test_a_concurrent_build_lets_the_app_read_and_write_but_not_vacuum(at_0003, db_url):
+    with busy(db_url):  # the import's open transaction: the build waits for it
+        thread, done = in_background("db", "upgrade", "0004", cwd=at_0003)
+        wait_for(db_url, "query LIKE 'CREATE INDEX CONCURRENTLY%' AND wait_event_type = 'Lock'")
+        during = {sql: attempt(db_url, sql) for sql in (
+            "SELECT count(*) FROM deals", *WRITES, "VACUUM deals",
+            "ALTER TABLE deals ADD COLUMN note text")}
+        thread.join(120)
+    assert done and done[0].returncode == 1 and "LockNotAvailable" in done[0].output
+    assert during == {"SELECT count(*) FROM deals": None, **{sql: None for sql in WRITES},
+                      "VACUUM deals": NOT_AVAILABLE,
+                      "ALTER TABLE deals ADD COLUMN note text": NOT_AVAILABLE}
+
+
 @pytest.mark.parametrize("cause", ["lock_timeout", "statement_timeout", "unique"])
 def test_a_failed_concurrent_build_leaves_an_invalid_index(schema, db_url, cause):
     """The key point's three causes, and IF NOT EXISTS keeping what they left
@@ -148,6 +272,69 @@ def test_a_failed_concurrent_build_leaves_an_invalid_index(schema, db_url, cause
         raw.close()
         engine.dispose()
 
+
+
+def test_reindex_index_concurrently_rebuilds_an_invalid_index(schema, db_url):
+    """Lab 06: by hand, REINDEX INDEX CONCURRENTLY repairs what a failed build left;
+    REINDEX TABLE CONCURRENTLY skips an invalid index."""
+    build = "CREATE INDEX CONCURRENTLY ix_contacts_name ON contacts (name)"
+    engine = database.quick_engine(db_url).execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SET lock_timeout = '500ms'")
+            with busy(db_url, "INSERT INTO contacts (name, email) VALUES ('A', 'a@example.com')"):
+                with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
+                    conn.exec_driver_sql(build)
+            assert valid(db_url, "ix_contacts_name") == [False]
+            conn.exec_driver_sql("REINDEX TABLE CONCURRENTLY contacts")
+            assert valid(db_url, "ix_contacts_name") == [False]
+            conn.exec_driver_sql("REINDEX INDEX CONCURRENTLY ix_contacts_name")
+            assert valid(db_url, "ix_contacts_name") == [True]
+    finally:
+        engine.dispose()
+
+
+# a later revision of the same upgrade: what lock_timeout and statement_timeout it runs with
+SEEN = """from alembic import op
+
+revision = '0008'
+down_revision = '0007'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.execute("CREATE TABLE seen AS SELECT current_setting('lock_timeout') AS lock_timeout,"
+               " current_setting('statement_timeout') AS statement_timeout")
+
+
+def downgrade():
+    op.execute("DROP TABLE seen")
+"""
+RESET = re.compile(r"^ *op\.execute\(\"RESET (lock|statement)_timeout\"\)\n", re.M)
+
+
+@pytest.mark.parametrize("put_back", [True, False], ids=["reset", "left set"])
+def test_a_set_lasts_for_the_rest_of_the_upgrade_unless_reset(chain, db_url, put_back):
+    """Lab 06's 0004, 0005 and 0006 SET both timeouts in the session and RESET them:
+    a later revision of the same upgrade runs with the session's own values. Without
+    the RESETs it runs with theirs (a SET lasts for the session, also after an
+    autocommit_block)."""
+    folder = chain("lab06")
+    versions = folder / "migrations" / "versions"
+    revisions = [next(versions.glob(f"{rev}_*.py")) for rev in ("0004", "0005", "0006")]
+    for revision in revisions:
+        text = revision.read_text()
+        assert len(RESET.findall(text)) == 2, revision.name
+        if not put_back:
+            revision.write_text(RESET.sub("", text))
+    (versions / "0008_seen.py").write_text(SEEN)
+    proc = flask(folder, "db", "upgrade")  # 0001 to 0008 in one upgrade
+    assert proc.returncode == 0, proc.output
+    own = rows(db_url, "SELECT current_setting('lock_timeout'), current_setting('statement_timeout')")
+    seen = rows(db_url, "SELECT lock_timeout, statement_timeout FROM seen")
+    assert seen == (own if put_back else [("2s", "5min")])
+    assert own != [("2s", "5min")]
 
 
 def squawk(sql):

@@ -618,6 +618,40 @@ lab06.edit(btc, """
 !squawk --reporter gcc review.sql && echo "squawk: no issues"
 !flask db upgrade
 ''', hint="0005's downgrade() should leave BTC in place"),
+        # Exercise 1: squawk satisfied, but the timeouts SET for the session and never put
+        # back: every later revision of the same upgrade runs with 2 s and 5 min
+        Wrong(1, '''
+btc = "migrations/versions/0005_deal_currency_btc.py"
+lab06.edit(btc, """
+    # swap dealcurrency for a new type that has BTC
+    op.execute("ALTER TYPE dealcurrency RENAME TO _dealcurrency")
+    op.execute("CREATE TYPE dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP', 'BTC')")
+    op.execute("ALTER TABLE deals ALTER COLUMN currency TYPE dealcurrency"
+               " USING currency::text::dealcurrency")
+    op.execute("DROP TYPE _dealcurrency")
+
+
+def downgrade():
+    op.execute("ALTER TYPE dealcurrency RENAME TO _dealcurrency")
+    op.execute("CREATE TYPE dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP')")
+    op.execute("ALTER TABLE deals ALTER COLUMN currency TYPE dealcurrency"
+               " USING currency::text::dealcurrency")
+    op.execute("DROP TYPE _dealcurrency")
+""", """
+    op.execute("SET lock_timeout = '2s'")
+    op.execute("SET statement_timeout = '5min'")
+    with op.get_context().autocommit_block():
+        op.execute("ALTER TYPE dealcurrency ADD VALUE IF NOT EXISTS 'BTC' AFTER 'GBP'")
+
+
+def downgrade():
+    # PostgreSQL has no ALTER TYPE ... DROP VALUE: BTC stays in the type.
+    pass
+""")
+!flask db upgrade 0004:0005 --sql > review.sql
+!squawk --reporter gcc review.sql && echo "squawk: no issues"
+!flask db upgrade
+''', hint="Put both back after ADD VALUE"),
         # Exercise 2: "cannot run inside a transaction block", so CONCURRENTLY taken out:
         # it runs, and the build blocks every write to contact_events
         Wrong(2, '''
