@@ -7,16 +7,19 @@ fail, what was committed and where the database now is (labapp.commands.outcome)
 """
 import copy
 import functools
+import json
+import time
 
 import click
 from flask import current_app, g
 from flask.cli import ScriptInfo, with_appcontext
+from flask_migrate.cli import db as flask_migrate_db
 from sqlalchemy.engine import make_url
 
-from labapp import errors
+from labapp import crm, errors
 from labapp.commands import outcome, replay
 from labapp.crm import data
-from labapp.server import database, learners
+from labapp.server import database, learners, pgserver
 
 
 def _url():
@@ -58,9 +61,7 @@ def loaddata_command(data_dir):
 
     Tables are filled parents first. Any bad file, row or constraint loads
     nothing and names the file and line."""
-    from labapp import db
-
-    with database.friendly_errors(_url()), db.engine.begin() as conn:
+    with database.friendly_errors(_url()), crm.db.engine.begin() as conn:
         counts = data.load(conn, data_dir)
     for table, count in counts.items():
         click.echo(f"Loaded {count:>4} rows into {table}")
@@ -71,9 +72,7 @@ def loaddata_command(data_dir):
 @with_appcontext
 def dumpdata_command(data_dir):
     """Write every table to DATA_DIR (default: DATA), one CSV file per table."""
-    from labapp import db
-
-    with database.friendly_errors(_url()), db.engine.connect() as conn:
+    with database.friendly_errors(_url()), crm.db.engine.connect() as conn:
         counts = data.dump(conn, data_dir)
     for table, count in counts.items():
         click.echo(f"Dumped {count:>4} rows from {table}")
@@ -117,8 +116,6 @@ def pgserver_group():
 @pgserver_group.command("status")
 def pgserver_status():
     """Say whether the embedded server runs, and where its data lives."""
-    from labapp.server import pgserver
-
     state = "running" if pgserver.is_running() else "stopped"
     click.echo(f"embedded PostgreSQL: {state} (data: {pgserver.data_dir()})")
 
@@ -126,8 +123,6 @@ def pgserver_status():
 @pgserver_group.command("start")
 def pgserver_start():
     """Start the embedded server (every lab does this for you)."""
-    from labapp.server import pgserver
-
     pgserver.server_uri()
     click.echo(f"embedded PostgreSQL: running (data: {pgserver.data_dir()})")
 
@@ -135,8 +130,6 @@ def pgserver_start():
 @pgserver_group.command("stop")
 def pgserver_stop():
     """Stop the embedded server; the next lab or command starts it again."""
-    from labapp.server import pgserver
-
     click.echo("embedded PostgreSQL: " + ("stopped" if pgserver.stop() else "was not running"))
 
 
@@ -153,7 +146,7 @@ def room_group():
               help="Write each learner's URL (with password) to this JSON file, for the hub.")
 def room_prepare(learners, out):
     """One role per learner (CREATEDB), whose lab databases only they can open."""
-    from labapp.room import roles as room
+    from labapp.room import roles as room  # the room's modules: only for `flask room ...`
 
     prepared = room.prepare(learners, out)
     for name, entry in prepared.items():
@@ -168,7 +161,7 @@ def room_prepare(learners, out):
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def room_drop(learners, yes):
     """Drop each learner's databases and role (after the workshop)."""
-    from labapp.room import roles as room
+    from labapp.room import roles as room  # the room's modules: only for `flask room ...`
 
     if not yes:
         click.confirm(f"Drop the databases and roles of {len(learners)} learners?", abort=True)
@@ -193,16 +186,13 @@ def room_progress(names, notebooks, pgdata, lab_names, watch, as_json):
 
     Runs each lab's own self-check cells (from its solved notebook) against
     every learner's databases, read-only, and prints a table."""
-    import json as json_module
-    import time
-
-    from labapp.room import progress
+    from labapp.room import progress  # nbformat and the labs' checks: only for `flask room ...`
 
     while True:
         results = progress.survey(names.split(",") if names else None, notebooks=notebooks,
                                   pgdata=pgdata, only=lab_names.split(",") if lab_names else None)
         if as_json:
-            click.echo(json_module.dumps(results, indent=2))
+            click.echo(json.dumps(results, indent=2))
         else:
             if watch:
                 click.clear()
@@ -244,8 +234,6 @@ def _reporting(command):
 
 
 def migration_group():
-    from flask_migrate.cli import db as flask_migrate_db
-
     commands = {name: _reporting(cmd) if name in ("upgrade", "downgrade") else cmd
                 for name, cmd in flask_migrate_db.commands.items()}
     # the same options (-d, -x) and callback (it hands them to Flask-Migrate via `g`)

@@ -13,8 +13,10 @@ read before and after, and the statements that ran in autocommit mode.
 import contextlib
 
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 from sqlalchemy.exc import DBAPIError
 
+from labapp import crm
 from labapp.server import database
 from labapp.errors import LabError
 
@@ -100,8 +102,6 @@ def _shown(statements):
 
 def _between(directory, upper, lower):
     """Revisions above `lower` up to and including `upper`, oldest first."""
-    from alembic.script import ScriptDirectory
-
     try:
         scripts = ScriptDirectory(str(directory))
         found = scripts.iterate_revisions(upper or "base", lower or "base")
@@ -149,10 +149,8 @@ def story(direction, before, after, seen, directory, backend="postgresql"):
 @contextlib.contextmanager
 def reported(app, direction, directory):
     """Run a `flask db upgrade|downgrade` body; turn its driver error into one true line."""
-    from labapp import db
-
     with app.app_context():
-        engine = db.engine
+        engine = crm.db.engine
     # the engine's URL, not the configured one: Flask-SQLAlchemy puts a relative
     # sqlite:/// file in the instance folder
     url = engine.url.render_as_string(hide_password=False)

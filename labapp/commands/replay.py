@@ -27,9 +27,13 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from alembic import command
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from flask import Flask
 from sqlalchemy.engine import make_url
 
+from labapp import crm
 from labapp.commands import gitrepo
 from labapp.crm import data
 from labapp.server import database, learners
@@ -158,9 +162,6 @@ def _check_data(data_dir):
 
 
 def _head(directory):
-    from alembic.script import ScriptDirectory
-    from alembic.util import CommandError
-
     script = ScriptDirectory(str(directory))
     try:
         heads = script.get_heads()
@@ -234,25 +235,21 @@ def execute(app, plan, echo=print):
 def _app_for(app, url):
     """An app like `app`, bound to `url`: Flask-Migrate's env.py then runs
     Alembic against that database, with this app's models."""
-    from labapp import db
-
     replica = Flask(app.import_name)
     replica.config.update(app.config)
     replica.config["SQLALCHEMY_DATABASE_URI"] = url
-    db.init_app(replica)
+    crm.db.init_app(replica)
     replica.extensions["migrate"] = app.extensions["migrate"]
     with replica.app_context():
         try:
             yield replica
         finally:
-            for engine in db.engines.values():
+            for engine in crm.db.engines.values():
                 engine.dispose()
 
 
 def _alembic(replica, directory, run, opts=()):
     """`run(alembic config for directory)` against the replica, errors in one line."""
-    from alembic.util import CommandError
-
     config = replica.extensions["migrate"].migrate.get_config(str(directory), opts=list(opts))
     with database.friendly_errors(replica.config["SQLALCHEMY_DATABASE_URI"]):
         try:
@@ -262,16 +259,12 @@ def _alembic(replica, directory, run, opts=()):
 
 
 def _upgrade(config):
-    from alembic import command
-
     command.upgrade(config, "head")
 
 
 def _autogenerate(replica, directory, request):
     """Write the new revision; return autogenerate's warnings about it (such as
     an unnamed constraint that its downgrade cannot drop), one line each."""
-    from alembic import command
-
     def revision(config):
         command.revision(config, request.message, autogenerate=True, rev_id=request.rev_id)
 
@@ -283,8 +276,6 @@ def _autogenerate(replica, directory, request):
 
 
 def _load(replica, data_dir):
-    from labapp import db
-
     with database.friendly_errors(replica.config["SQLALCHEMY_DATABASE_URI"]), \
-            db.engine.begin() as conn:
+            crm.db.engine.begin() as conn:
         return data.load(conn, data_dir)

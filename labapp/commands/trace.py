@@ -11,10 +11,13 @@ env.py uses; then prints the table and the verdict line. From a notebook:
     trace = tracecli.traced("upgrade")   # in the app context; a locktrace.Trace
 """
 import click
+import flask_migrate
+from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.exc import DBAPIError
 
 from labapp import errors
+from labapp.live import locktrace
 from labapp.errors import LabError, debugging
 
 
@@ -26,11 +29,6 @@ def traced(action, directory=None, revision=None, x_arg=None, failed=None):
     """Run Flask-Migrate's `action` ("upgrade" or "downgrade") under the trace, in
     the current app context; return the Trace. If the migration fails after it
     ran a statement, failed(trace) sees the trace so far before the error goes on."""
-    import flask_migrate
-    from flask import current_app
-
-    from labapp.live import locktrace
-
     migrate = current_app.extensions.get("migrate")
     if migrate is None:
         raise LabError("this app does not use Flask-Migrate (no Migrate(app, db)): "

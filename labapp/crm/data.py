@@ -10,6 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from labapp.errors import LabError
+from labapp.server.database import short_reason
 
 SKIPPED_TABLES = {"alembic_version"}
 
@@ -71,8 +72,6 @@ def load(conn, data_dir):
             try:
                 conn.execute(insert, row)
             except sa.exc.DBAPIError as exc:
-                from labapp.server.database import short_reason
-
                 raise LabError(f"{path.name} line {lineno}: {short_reason(exc)}") from None
         counts[table.name] = len(records)
     _reset_sequences(conn, [tables[name] for name in counts])

@@ -29,6 +29,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from labapp import settings
 from labapp.server import processes
 from labapp.errors import LabError
@@ -172,8 +174,6 @@ def stop_all(workspace, only=None):
 
 def running_servers():
     """The pids of every app server process on this machine (for tests)."""
-    import psutil
-
     found = []
     for process in psutil.process_iter(["pid", "cmdline"]):
         if "labapp.live.appserver" in " ".join(process.info["cmdline"] or []):
@@ -191,7 +191,7 @@ def _exit_when_parent_goes():
 
 
 def serve(port_file, threads):
-    import waitress
+    import waitress  # only in the server process, not in a kernel that starts one
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     threading.Thread(target=_exit_when_parent_goes, daemon=True).start()

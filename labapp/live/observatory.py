@@ -123,7 +123,7 @@ def observe(lab, title, statements, table=TABLE):
 
 def plot(observations):
     """Seconds per change, the migration's and the reader's, on a log scale."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # a second to import: only when a cell plots
 
     labels, seconds = [], []
     for o in observations:

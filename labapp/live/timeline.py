@@ -17,7 +17,6 @@ title says how bad the stall was.
 import re
 
 from labapp.live.locktrace import Trace, load
-from labapp.live.traffic import HEALTH
 
 RELEASE_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:olive")
 LOCK_COLOURS = {2: "tab:red", 1: "tab:orange", 0: "0.6"}  # by how many of reads/writes it blocks
@@ -85,6 +84,7 @@ def _same_lane(one, other):
 def plot(report, title="", trace=None, path=None):
     """Draw `report` (labapp.live.traffic.Report), with `trace` (a Trace or the path of a
     saved one) below it; shown inline, or saved as PNG to `path`."""
+    # matplotlib takes a second to import: only when a cell plots
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
@@ -99,7 +99,7 @@ def plot(report, title="", trace=None, path=None):
     for colour, release in zip(RELEASE_COLOURS * 3, releases, strict=False):
         for health, marker, size in ((False, "o", 7), (True, "D", 12)):
             shown = [r for r in report.requests if r.release == release and not r.failed
-                     and (r.path == HEALTH) == health]
+                     and r.health == health]
             if shown:
                 top.scatter([r.start * 1000 for r in shown], [max(r.latency * 1000, Y_LIMITS[0]) for r in shown],
                             s=size, marker=marker, color=colour, alpha=0.8,

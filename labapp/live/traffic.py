@@ -36,7 +36,10 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 
+import sqlalchemy as sa
+
 from labapp import settings
+from labapp.live import timeline
 from labapp.errors import LabError
 
 MAX_CLIENTS = 16       # requests in flight at once, at most
@@ -70,6 +73,11 @@ class Request:
     @property
     def failed(self):
         return self.status == 0 or self.status >= 500
+
+    @property
+    def health(self):
+        """Is it the load balancer's health check (not a user's request)?"""
+        return self.path == HEALTH
 
 
 def _check_loopback(url):
@@ -134,8 +142,6 @@ class Report:
     def plot(self, title="", trace=None, path=None):
         """Every request on a timeline, and the marks and `trace`'s locks in lanes below
         (labapp.live.timeline). Shown inline, or saved as PNG to `path`."""
-        from labapp.live import timeline
-
         timeline.plot(self, title, trace, path)
 
 
@@ -284,8 +290,6 @@ class LongReport:
                  WHERE locktype = 'relation' AND relation = to_regclass(:table) AND NOT granted"""
 
     def __init__(self, url, seconds, table="deals"):
-        import sqlalchemy as sa
-
         settings.refuse_in_self_checks("long transaction")
         self.seconds, self.started, self.ended, self._error = seconds, None, None, None
         self._engine = sa.create_engine(url, poolclass=sa.pool.NullPool,

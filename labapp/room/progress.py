@@ -39,8 +39,9 @@ from pathlib import Path
 
 import nbformat
 
-from labapp.runtime import labs, notebooks
-from labapp.server import config, database, learners
+from labapp.runtime import lab as runtime
+from labapp.runtime import labs, notebooks, selfcheck
+from labapp.server import config, database, learners, pgserver
 from labapp.errors import LabError
 
 READ_ONLY = "-c default_transaction_read_only=on"
@@ -49,7 +50,7 @@ READ_ONLY = "-c default_transaction_read_only=on"
 # -- which cells: the self-checks and what they need, by Python's parser -------------
 
 def _python(source):
-    from IPython.core.inputtransformer2 import TransformerManager
+    from IPython.core.inputtransformer2 import TransformerManager  # IPython: only to plan the checks
 
     return TransformerManager().transform_cell(source)
 
@@ -202,10 +203,7 @@ def _needed(names, earlier):
 
 def check(lab_name, learner, notebooks_folder):
     """Run lab `lab_name`'s self-checks for `learner` (in this process): [{title, state, hint}]."""
-    from IPython.core.interactiveshell import InteractiveShell
-
-    from labapp.runtime import lab as runtime
-    from labapp.runtime import selfcheck
+    from IPython.core.interactiveshell import InteractiveShell  # only in a check's own process
 
     spec, _ = labs.get(lab_name)
     copy = runtime.Lab(spec, False, notebooks_folder, learner=learner)
@@ -279,8 +277,6 @@ def _exists(name):
 
 def survey(names=None, notebooks=None, pgdata=None, only=None):
     """{learner: {lab: [{title, state, hint}]}} for every learner and lab with self-checks."""
-    from labapp.server import pgserver
-
     specs = [s for s in labs.LABS if s.exercises and (not only or s.name in only)]
     if names is None:
         if pgdata:

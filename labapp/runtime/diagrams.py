@@ -11,12 +11,13 @@ same text (and nbval can compare it).
 import re
 
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 
 FENCE = "```"
 
 
 def _markdown(mermaid):
-    from IPython.display import Markdown
+    from IPython.display import Markdown  # IPython: only when a notebook shows it
 
     return Markdown(f"{FENCE}mermaid\n{mermaid}\n{FENCE}")
 
@@ -34,8 +35,6 @@ def revision_mermaid(migrations="migrations"):
     """Mermaid flowchart of the revisions in `migrations/`: base at the top,
     an arrow from each revision to the one that builds on it; branch points,
     merge points and heads are marked."""
-    from alembic.script import ScriptDirectory
-
     scripts = ScriptDirectory(str(migrations))
     revisions = sorted(scripts.walk_revisions(), key=lambda s: s.revision)
     heads = set(scripts.get_heads())

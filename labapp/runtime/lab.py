@@ -177,6 +177,13 @@ def setup(name):
 
 # -- until the setup cell has run, the lab's other cells do not -----------------------
 
+def _shell():
+    """This kernel's IPython shell (None outside one)."""
+    from IPython import get_ipython  # IPython: only in a kernel (`make reset` needs none)
+
+    return get_ipython()
+
+
 _setup = None  # None: not run in this kernel; "failed"; "done"
 _SETUP_CALL = re.compile(r"\blab\.setup\(")
 
@@ -196,9 +203,7 @@ def _guard(lines):
 
 
 def _guard_later_cells():
-    from IPython import get_ipython
-
-    shell = get_ipython()
+    shell = _shell()
     if shell is not None and _guard not in shell.input_transformers_post:
         shell.input_transformers_post.append(_guard)
 
@@ -245,9 +250,7 @@ def _prepare_shell(lab):
 def _show_errors_in_one_line():
     """In a kernel, a LabError from any cell shows as `Error: ...`, not a traceback
     (LABAPP_DEBUG=1: the traceback). IPython's own hook for custom exceptions."""
-    from IPython import get_ipython
-
-    shell = get_ipython()
+    shell = _shell()
     if shell is None or errors.debugging():
         return
 
@@ -263,7 +266,7 @@ def _close_sql_sessions():
     """Close the sessions `%sql` (ipython-sql) keeps open: a reset drops their
     databases, which ends them, and ipython-sql would reuse a dead one."""
     try:
-        from sql.connection import Connection
+        from sql.connection import Connection  # ipython-sql: only in a kernel that loaded it
     except ImportError:
         return
     for session in Connection.connections.values():
@@ -276,9 +279,7 @@ def _close_sql_sessions():
 
 def _load_sql_magic(url=None):
     """Load ipython-sql and point `%sql` at the lab's database, if given."""
-    from IPython import get_ipython
-
-    shell = get_ipython()
+    shell = _shell()
     if shell is None:
         return
     if "sql" not in shell.extension_manager.loaded:

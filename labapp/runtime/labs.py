@@ -9,6 +9,10 @@ lab's start is written below, and `make reset`, the tests and the benchmark
 read it from here.
 """
 from dataclasses import dataclass
+from pathlib import Path
+
+from labapp.errors import LabError
+from labapp.server import learners
 
 SOLUTIONS = "solutions"  # the folder of the solved copies, beside the labs
 
@@ -29,8 +33,6 @@ class LabSpec:
     def database(self, solutions=False, suffix="", learner=None):
         """The database's name: lab02, lab02_solutions, lab03_replay, ...; for a
         named learner (labapp.server.learners) in their namespace: alice__lab02."""
-        from labapp.server import learners
-
         return learners.namespaced(f"{self.name}{'_' + SOLUTIONS if solutions else ''}{suffix}",
                                    learner)
 
@@ -73,8 +75,6 @@ LABS = (
 def get(name):
     """The lab called `name` ("lab02"); also accepts a solved copy's "lab02_solutions".
     Returns (lab, solutions?)."""
-    from labapp.errors import LabError
-
     base, solutions = name, False
     if name.endswith("_" + SOLUTIONS):
         base, solutions = name[: -len(SOLUTIONS) - 1], True
@@ -88,8 +88,6 @@ def get(name):
 def for_notebook(path):
     """(lab, solutions?) of a notebook file, from its name and folder (a copy
     named NN-Title-something.ipynb counts as NN-Title.ipynb)."""
-    from pathlib import Path
-
     path = Path(path)
     for lab in LABS:
         stem = Path(lab.notebook).stem

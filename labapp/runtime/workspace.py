@@ -25,6 +25,7 @@ SAMPLE_DATA = HERE.parent / "crm" / "sample"
 def init_migrations(directory):
     """Write what `flask db init` writes into `directory` (Flask-Migrate's
     "flask" template), without its console lines and without an app."""
+    # Alembic and Flask-Migrate: only when a lab starts with migrations/ (a kernel's first cell)
     from alembic import command
     from flask_migrate import Config
 

@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from labapp import settings
+from labapp.server import pgserver
 from labapp.errors import LabError
 
 DEFAULT_DATABASE = "labapp"
@@ -54,8 +55,6 @@ def database_url(database=None):
     (None: the server URL's own database)."""
     raw = settings.database_url()
     if not raw:
-        from labapp.server import pgserver
-
         return pgserver.database_url(database or DEFAULT_DATABASE)
     url = normalize_url(raw)
     if database and url.get_backend_name() != "sqlite":  # SQLite: the URL is the file

