@@ -108,11 +108,12 @@ def with_uv(uv, venv):
 
 
 def files_labs_run(site):
-    """The .py files under site-packages but LATER and tests/ folders."""
-    later = re.compile(r"[/\\]site-packages[/\\](%s)[/\\]|[/\\]tests[/\\]" % "|".join(LATER))
+    """The .py files under site-packages but LATER and tests/ folders (judged below
+    site-packages: a clone may well sit in a folder named tests)."""
+    later = re.compile(r"^(%s)[/\\]|(^|[/\\])tests[/\\]" % "|".join(LATER))
     files = [os.path.join(folder, name) for folder, _, names in os.walk(site)
              for name in names if name.endswith(".py")]
-    return [path for path in files if not later.search(path)]
+    return [path for path in files if not later.search(os.path.relpath(path, site))]
 
 
 def start_compiling(python, files):
