@@ -13,7 +13,7 @@ import urllib.request
 import psutil
 import pytest
 
-from conftest import ROOT, SAMPLE, postgres_only
+from helpers import ROOT, SAMPLE, postgres_only
 from labapp import db
 from labapp.crm import data
 from labapp.live import appserver

@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import produce_migrations, render_python_code
 from alembic.migration import MigrationContext
 
-from conftest import postgres_only
+from helpers import postgres_only
 
 pytestmark = postgres_only
 

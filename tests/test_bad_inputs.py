@@ -1,7 +1,6 @@
 """Bad input gets one clear line, a non-zero exit, no traceback, no password
 echoed, and loses nothing: every case runs through the public commands and
 counts the rows before and after."""
-import os
 import shutil
 import signal
 import socket
@@ -11,7 +10,8 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from conftest import BIN, SAMPLE, SECRET, assert_one_line_error, count_rows, run_flask
+from helpers import SAMPLE, SECRET, assert_one_line_error, count_rows, mariadb_reachable, run_flask
+from tools import scenarios
 
 
 # -- the database URL -------------------------------------------------------
@@ -37,14 +37,6 @@ def test_unreachable_host_times_out_in_seconds():
         proc = run_flask("createdb", env={
             "DATABASE_URL": f"postgresql://postgres:{SECRET}@127.0.0.1:{port}/x"}, timeout=30)
     assert_one_line_error(proc, "timeout", "is the server running?")
-
-
-def mariadb_reachable():
-    try:
-        socket.create_connection(("127.0.0.1", 3306), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 @pytest.mark.skipif(not mariadb_reachable(), reason="no MariaDB on 127.0.0.1:3306 for a password check")
@@ -166,7 +158,7 @@ def test_ctrl_c_during_loaddata_loads_nothing(schema, db_name, db_url, tmp_path)
     data.mkdir()
     rows = "".join(f"{i},Person {i},p{i}@example.com\n" for i in range(1, 200_001))
     (data / "contacts.csv").write_text("id,name,email\n" + rows)
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "LABAPP_DATABASE": db_name}
+    env = scenarios.environment(LABAPP_DATABASE=db_name)
     # a terminal's Ctrl-C: SIGINT with its default meaning (a shell's background
     # job would inherit it ignored, and Python would then never see it)
     proc = subprocess.Popen(["flask", "--app", "labapp", "loaddata", str(data)], env=env,

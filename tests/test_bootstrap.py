@@ -5,23 +5,13 @@ kernel, the `flask` CLI) imports no package in LATER, and finds every module it
 does import compiled in .venv. (tests/test_pythons.py checks the same in the
 venvs it builds fresh for the other Pythons.)
 """
-import json
 import os
-import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT
+from helpers import lab_imports
 from tools import bootstrap
-
-
-def lab_imports(python, role):
-    run = subprocess.run([str(python), str(ROOT / "tests" / "lab_imports.py"), role], cwd=ROOT,
-                         env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"),
-                         capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr[-3000:]
-    return json.loads(run.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize("role", ["server", "kernel", "cli"])

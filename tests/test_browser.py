@@ -11,20 +11,15 @@ import json
 import os
 import re
 import secrets
-import shutil
-import socket
 import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import make_sandbox, stop_process, stop_sandbox_server
+from helpers import BIN, ROOT, stop_process
+from tools import scenarios
 
-ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -48,12 +43,6 @@ playwright_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is not installed (pip install playwright==1.65.2)")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def lab_notebook(notebooks):
     """Lab 01's learner copy (with a solutions layout it still is notebooks/01-*)."""
     found = sorted(notebooks.glob("01-*.ipynb"))
@@ -64,16 +53,20 @@ def lab_notebook(notebooks):
 @pytest.fixture
 def jupyterlab():
     """JupyterLab as `make lab` starts it (+ --no-browser, a token, a free port)."""
-    top = Path(tempfile.mkdtemp(prefix="lbr-", dir="/tmp"))
-    env = make_sandbox(top)
+    with scenarios.sandbox("lbr-") as (top, env):
+        yield from started_jupyterlab(top, env)
+
+
+def started_jupyterlab(top, env):
+    """Start it in the sandbox `top`, yield (its URL, its token, `top`), stop it."""
     home = top / "home"
     settings = top / "settings"
     settings.mkdir(parents=True)
     (settings / "overrides.json").write_text(json.dumps(OVERRIDES))
     (home / "tmp").mkdir(parents=True)
     env.update(HOME=str(home), TMPDIR=str(home / "tmp"), JUPYTER_CONFIG_DIR=str(home / ".jupyter"))
-    port, token = free_port(), secrets.token_hex(16)
-    args = [str(Path(sys.executable).parent / "jupyter"), "lab", "--notebook-dir=notebooks",
+    port, token = scenarios.free_port(), secrets.token_hex(16)
+    args = [str(BIN / "jupyter"), "lab", "--notebook-dir=notebooks",
             "--ServerApp.ip=127.0.0.1", "--no-browser", f"--ServerApp.port={port}",
             "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
             f"--LabApp.workspaces_dir={top / 'workspaces'}", f"--LabApp.app_settings_dir={settings}",
@@ -84,21 +77,15 @@ def jupyterlab():
     server = subprocess.Popen(args, cwd=top, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2).close()
-            break
-        except OSError:
+    try:
+        while not scenarios.answers(f"{base}/api/status?token={token}"):
             assert server.poll() is None, (top / "jupyter.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "JupyterLab did not answer in 60 s"
             time.sleep(0.2)
-    try:
         yield base, token, top
     finally:
         stop_process(server)
         log.close()
-        stop_sandbox_server(top, env)
-        shutil.rmtree(top, ignore_errors=True)
 
 
 def test_lab01_runs_in_chromium(jupyterlab):

@@ -3,7 +3,7 @@ commands in this process); what only a real `flask` process shows (the one-line
 error boundary, --help from the entry point) runs as a subprocess."""
 import shutil
 
-from conftest import SAMPLE, count_rows, run_flask
+from helpers import SAMPLE, count_rows, rows, run_flask
 
 
 def test_every_command_has_help():
@@ -51,8 +51,6 @@ def test_loaddata_fills_tables_in_foreign_key_order(schema, runner, db_url):
 
 
 def test_loaddata_moves_sequences_past_loaded_ids(schema, runner, db_url):
-    from conftest import rows
-
     runner.invoke(args=["loaddata", str(SAMPLE)])
     new_id = rows(db_url, "INSERT INTO contacts (name, email) VALUES ('New', 'new@example.com') "
                           "RETURNING id")

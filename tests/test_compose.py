@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import ROOT
+from helpers import ROOT
 
 COMPOSE = ROOT / "docker-compose.yml"
 

@@ -13,7 +13,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from conftest import postgres_only, rows, run_flask
+from helpers import flask_in, postgres_only, rows, run_flask
 from labapp.runtime import labs, lab, workspace
 from labapp.server import config, database, pgserver
 
@@ -121,9 +121,9 @@ def test_offline_sql_opens_no_connection(tmp_path):
         listener.listen()
         listener.setblocking(False)
         port = listener.getsockname()[1]
-        proc = run_flask("db", "upgrade", "0001:0002", "--sql", cwd=folder, app=None,
-                         env={"DATABASE_URL": f"postgresql://nobody@127.0.0.1:{port}/nothing",
-                              "LABAPP_DATABASE": None})
+        proc = flask_in(folder, "db", "upgrade", "0001:0002", "--sql",
+                        env={"DATABASE_URL": f"postgresql://nobody@127.0.0.1:{port}/nothing",
+                             "LABAPP_DATABASE": None})
         with pytest.raises(BlockingIOError):
             listener.accept()
     assert proc.returncode == 0, proc.output

@@ -11,28 +11,24 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psutil
 import pytest
 
-from conftest import open_folder, unusable_data_folder
+from helpers import ROOT, open_folder, unusable_data_folder
+from tools import scenarios
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+
+def our_server(pgdata, **changes):
+    """The environment of a process that uses the embedded server at `pgdata`."""
+    return scenarios.environment("DATABASE_URL", LABAPP_PGDATA=pgdata, **changes)
 
 
 def run(code_or_args, pgdata, timeout=60, **more_env):
     """`python -c CODE` (a str) or `flask --app labapp ARGS` (a list) on our server."""
-    env = {**os.environ, "LABAPP_PGDATA": str(pgdata),
-           "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **more_env}
-    env.pop("DATABASE_URL", None)
     args = ([sys.executable, "-c", code_or_args] if isinstance(code_or_args, str)
             else ["flask", "--app", "labapp", *code_or_args])
-    proc = subprocess.run(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
-    proc.output = proc.stdout
-    return proc
+    return scenarios.run(args, env=our_server(pgdata, **more_env), timeout=timeout)
 
 
 def postmaster_pid(pgdata):
@@ -115,7 +111,7 @@ def test_recovers_after_killed_clients(pgdata):
     clients = [subprocess.Popen(
         [sys.executable, "-c", "from labapp.server import pgserver; pgserver.server_uri(); "
                                "print('up', flush=True); import time; time.sleep(120)"],
-        cwd=ROOT, env={**os.environ, "LABAPP_PGDATA": str(pgdata)}, stdout=subprocess.PIPE,
+        cwd=ROOT, env=our_server(pgdata), stdout=subprocess.PIPE,
         text=True) for _ in range(2)]
     try:
         for client in clients:
@@ -156,9 +152,7 @@ def test_pgdata_with_a_space_is_one_line_error(tmp_path):
 
 def test_collecting_the_tests_starts_no_server(open_tmp):
     """`pytest --collect-only` reads every test module; none may start a server."""
-    env = {**os.environ, "LABAPP_PGDATA": str(open_tmp / "pg")}
-    for name in ("DATABASE_URL", "PYTEST_XDIST_WORKER", "PYTEST_CURRENT_TEST"):
-        env.pop(name, None)
+    env = scenarios.environment("DATABASE_URL", scenarios.PYTEST_RUN, LABAPP_PGDATA=open_tmp / "pg")
     proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -170,10 +164,8 @@ def test_collecting_the_tests_starts_no_server(open_tmp):
 def test_a_database_url_run_stops_the_embedded_server_its_tests_started(open_tmp):
     """With DATABASE_URL set, a test of the embedded default (test_factory) still starts the
     embedded server: the run stops it at its end, as a run without DATABASE_URL does."""
-    env = {**os.environ, "LABAPP_PGDATA": str(open_tmp / "pgdata"),  # (test_factory checks the name)
-           "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/unused"}
-    for name in ("PYTEST_XDIST_WORKER", "PYTEST_CURRENT_TEST", "PYTEST_ADDOPTS"):
-        env.pop(name, None)
+    env = scenarios.environment(scenarios.PYTEST_RUN, DATABASE_URL="postgresql://postgres@127.0.0.1:1/unused",
+                                LABAPP_PGDATA=open_tmp / "pgdata")  # (test_factory checks the name)
     test = "tests/test_factory.py::test_without_database_url_the_embedded_server_is_used"
     try:
         proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", test],

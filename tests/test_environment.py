@@ -8,8 +8,8 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import ROOT
-from test_pythons import interpreter
+from helpers import ROOT, interpreter
+from tools import scenarios
 
 
 def pins(lines):
@@ -73,8 +73,8 @@ def test_an_older_python_is_refused_in_one_line_that_names_one_to_use(tmp_path):
         pytest.skip("no Python 3.9 or 3.10 on this machine to be refused")
     command = f"python{version}" if shutil.which(f"python{version}") else interpreter(version)
     venv = tmp_path / "venv"
-    # a learner's own make, not a sub-make of `make test PYTHON=...`'s
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    # a learner's own make, not a sub-make of `make test PYTHON=...`'s, on their own PATH
+    env = scenarios.environment("MAKEFLAGS", "MFLAGS", "MAKELEVEL", PATH=os.environ["PATH"])
     run = subprocess.run(["make", "-s", "venv", f"PYTHON={command}", f"VENV={venv}"], cwd=ROOT,
                          env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode != 0 and run.stdout == ""

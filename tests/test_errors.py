@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, run_flask
+from helpers import ROOT, flask_in, run_flask
 
 BLOCKED = "/proc/no-such-folder/notebooks"  # a folder nobody may make
 # an app that is not the kit's, on SQLite: `flask trace` refuses it in one line
@@ -24,7 +24,7 @@ def edge(name, tmp_path, debug):
         return run_flask("createdb", env={**env, "DATABASE_URL": "postgresql://u@h:port/db"})
     if name == "flask trace, any app":
         (tmp_path / "app.py").write_text(SQLITE_APP)
-        return run_flask("trace", "upgrade", cwd=tmp_path, app=None, env=env)
+        return flask_in(tmp_path, "trace", "upgrade", env=env)
     module, *args = {"make reset": ["labapp.runtime.lab", "lab99"],
                      "notebook copy": ["labapp.runtime.notebooks", "copy", BLOCKED]}[name]
     full = {k: v for k, v in {**__import__("os").environ, **env}.items() if v is not None}

@@ -4,7 +4,7 @@ import nbformat
 import pytest
 import sqlalchemy as sa
 
-from conftest import ROOT
+from helpers import ROOT
 from tools import build_labs, lab_times
 from labapp.runtime import selfcheck
 from labapp.runtime import labs

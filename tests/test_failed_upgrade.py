@@ -7,7 +7,7 @@ Each test runs `flask db upgrade` as a learner does, in a workspace at revision
 """
 import pytest
 
-from conftest import assert_one_line_error, count_rows, postgres_only, rows, run_flask
+from helpers import assert_one_line_error, count_rows, enum_labels, flask_in, postgres_only, rows
 from labapp.commands import outcome
 from labapp.runtime import labs, workspace
 
@@ -45,17 +45,13 @@ def project(tmp_path, db_name):
     """A lab workspace at 0001 with the sample rows."""
     folder = workspace.build(tmp_path / "ws", labs.get("lab02")[0])
     for args in (("db", "upgrade"), ("loaddata",)):
-        assert flask(folder, *args).returncode == 0
+        flask_in(folder, *args, check=True)
     return folder
 
 
 def write(folder, rev, down, body):
     (folder / "migrations" / "versions" / f"{rev}_x.py").write_text(
         HEADER.format(doc=f"revision {rev}", rev=rev, down=down) + body)
-
-
-def flask(folder, *args):
-    return run_flask(*args, cwd=folder, app=None)
 
 
 def version(url):
@@ -67,16 +63,10 @@ def columns(url, table="contacts"):
                                     "WHERE table_name = :t ORDER BY ordinal_position", t=table)]
 
 
-def labels(url):
-    return [label for (label,) in rows(
-        url, "SELECT enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid "
-             "WHERE typname = 'dealcurrency' ORDER BY enumsortorder")]
-
-
 def test_a_plain_failure_applied_nothing(project, db_url):
     write(project, "0002", "0001", ADD_PHONE)
     write(project, "0003", "0002", FAIL)
-    proc = flask(project, "db", "upgrade")
+    proc = flask_in(project, "db", "upgrade")
     assert_one_line_error(proc, "DuplicateTable", 'relation "contacts" already exists',
                           "Nothing was applied; the database is still at 0001.")
     assert version(db_url) == ["0001"]
@@ -89,14 +79,14 @@ def test_work_before_an_autocommit_block_stays_committed(project, db_url):
     then 0003 failed: 0002 stays, and the line says so."""
     write(project, "0002", "0001", ADD_PHONE)
     write(project, "0003", "0002", ADD_BTC + FAIL)
-    proc = flask(project, "db", "upgrade")
+    proc = flask_in(project, "db", "upgrade")
     assert_one_line_error(
         proc, "DuplicateTable",
         "0002 was committed before the failure (autocommit_block; it also committed: "
         "ALTER TYPE dealcurrency ADD VALUE 'BTC'); the database is now at 0002.")
     assert version(db_url) == ["0002"]
     assert "phone" in columns(db_url)
-    assert labels(db_url)[-1] == "BTC"
+    assert enum_labels(db_url)[-1] == "BTC"
 
 
 def test_a_revision_committed_before_the_failing_one_autocommit_block(project, db_url):
@@ -105,7 +95,7 @@ def test_a_revision_committed_before_the_failing_one_autocommit_block(project, d
     write(project, "0002", "0001", ADD_PHONE)
     write(project, "0003", "0002", ADD_BTC + "    op.execute(\"UPDATE contacts SET phone = 'x'\")\n"
                   + FAIL)
-    proc = flask(project, "db", "upgrade")
+    proc = flask_in(project, "db", "upgrade")
     assert "Error: DuplicateTable" in proc.output
     assert "0002 was committed before the failure (autocommit_block" in proc.output
     assert version(db_url) == ["0002"]
@@ -121,7 +111,7 @@ def test_transaction_per_migration_commits_each_revision(project, db_url):
                                    "            transaction_per_migration=True,\n", 1))
     write(project, "0002", "0001", ADD_PHONE)
     write(project, "0003", "0002", FAIL)
-    proc = flask(project, "db", "upgrade")
+    proc = flask_in(project, "db", "upgrade")
     assert_one_line_error(proc, "0002 was committed before the failure "
                                 "(transaction_per_migration); the database is now at 0002.")
     assert version(db_url) == ["0002"] and "phone" in columns(db_url)
@@ -131,24 +121,24 @@ def test_an_autocommit_block_in_the_failing_revision_alone(project, db_url):
     """Nothing moved alembic_version, but the block's statement is committed: the line
     must not claim that nothing changed."""
     write(project, "0002", "0001", ADD_BTC + FAIL)
-    proc = flask(project, "db", "upgrade")
+    proc = flask_in(project, "db", "upgrade")
     assert_one_line_error(proc, "Nothing was applied; the database is still at 0001 "
                                 "(but its autocommit_block committed: "
                                 "ALTER TYPE dealcurrency ADD VALUE 'BTC').")
-    assert version(db_url) == ["0001"] and labels(db_url)[-1] == "BTC"
+    assert version(db_url) == ["0001"] and enum_labels(db_url)[-1] == "BTC"
 
 
 def test_work_before_the_block_in_the_failing_revision_is_named(project, db_url):
     """The block commits the failing revision's own work before it too: the line
     names that work, although no revision records it."""
     write(project, "0002", "0001", ADD_PHONE + ADD_BTC + FAIL)
-    proc = flask(project, "db", "upgrade")
+    proc = flask_in(project, "db", "upgrade")
     assert_one_line_error(proc, "Nothing was applied; the database is still at 0001 "
                                 "(but its autocommit_block committed: "
                                 "ALTER TABLE contacts ADD COLUMN phone VARCHAR(30); "
                                 "UPDATE contacts SET phone = '555' and 1 more).")
     assert version(db_url) == ["0001"] and "phone" in columns(db_url)
-    assert labels(db_url)[-1] == "BTC"
+    assert enum_labels(db_url)[-1] == "BTC"
 
 
 def test_a_statement_that_fails_in_the_block_is_not_called_committed(project, db_url):
@@ -156,7 +146,7 @@ def test_a_statement_that_fails_in_the_block_is_not_called_committed(project, db
     committed, and the line says that nothing rolled back what it did."""
     write(project, "0002", "0001", ADD_PHONE)
     write(project, "0003", "0002", ADD_BTC.replace("'BTC'", "'USD'"))
-    proc = flask(project, "db", "upgrade")
+    proc = flask_in(project, "db", "upgrade")
     assert_one_line_error(proc, "DuplicateObject", 'enum label "USD" already exists',
                           "0002 was committed before the failure (autocommit_block); "
                           "the database is now at 0002; the failed statement ran in an "
@@ -167,13 +157,13 @@ def test_a_statement_that_fails_in_the_block_is_not_called_committed(project, db
 
 def test_a_failed_downgrade_undid_nothing(project, db_url):
     write(project, "0002", "0001", ADD_PHONE)
-    assert flask(project, "db", "upgrade").returncode == 0
+    flask_in(project, "db", "upgrade", check=True)
     revision = project / "migrations" / "versions" / "0002_x.py"
     revision.write_text(revision.read_text().replace(
         "def downgrade():\n    pass\n",
         "def downgrade():\n    op.drop_column('contacts', 'phone')\n"
         "    op.execute('DROP TABLE no_such_table')\n"))
-    proc = flask(project, "db", "downgrade")
+    proc = flask_in(project, "db", "downgrade")
     assert_one_line_error(proc, "UndefinedTable",
                           "Nothing was undone; the database is still at 0002.")
     assert version(db_url) == ["0002"] and "phone" in columns(db_url)

@@ -15,8 +15,9 @@ import sys
 
 import psutil
 
-from conftest import ROOT
+from helpers import ROOT
 from labapp.server import pgserver
+from tools import scenarios
 
 RACERS = 6
 # import everything first, say so, then start the server when told to: the start
@@ -52,8 +53,7 @@ def fresh_os_user():
 
 def test_processes_racing_to_start_a_fresh_server_all_attach_to_one(open_tmp):
     fresh = fresh_os_user()
-    env = {**os.environ, "LABAPP_PGDATA": str(open_tmp / "pg")}
-    env.pop("DATABASE_URL", None)
+    env = scenarios.environment("DATABASE_URL", LABAPP_PGDATA=open_tmp / "pg")
     racers = [subprocess.Popen([sys.executable, "-c", RACER], cwd=ROOT, env=env, text=True,
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT) for _ in range(RACERS)]

@@ -5,7 +5,7 @@ import json
 import pytest
 from traitlets.config import Config
 
-from conftest import ROOT
+from helpers import ROOT
 
 CONFIG = ROOT / "tools" / "hub" / "jupyterhub_config.py"
 

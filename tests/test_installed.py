@@ -16,22 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, ROOT
+from helpers import BIN, ROOT
 from labapp.runtime import notebooks
 from labapp.server import pgserver
-from tools import sanitize
+from tools import sanitize, scenarios
 
 as_root = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
                              reason="the wheel changes permissions only as root")
 
 
-def clean_env(**extra):
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **extra}
-    for name in ("DATABASE_URL", "LABAPP_DATABASE", "LABAPP_PGDATA", "LABAPP_LEARNER",
-                 "JUPYTERHUB_USER", "XDG_DATA_HOME", "PYTEST_XDIST_WORKER", "PYTEST_ADDOPTS"):
-        if name not in extra:
-            env.pop(name, None)
-    return env
+def clean_env(**changes):
+    """A learner's environment: none of the kit's settings, nor XDG_DATA_HOME, but `changes`."""
+    return scenarios.environment(scenarios.KIT_SETTINGS, scenarios.PYTEST_RUN, "XDG_DATA_HOME", **changes)
 
 
 @pytest.fixture

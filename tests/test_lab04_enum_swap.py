@@ -11,9 +11,10 @@ wrote it (made safe both ways by the exercises). The tests drive it with
 import pytest
 import sqlalchemy as sa
 
-from conftest import postgres_only, rows, run_flask
+from helpers import enum_labels, flask_in, postgres_only, rows
 from labapp.live import observatory
 from labapp.runtime import labs, workspace
+from tools import scenarios
 
 OLD = ["USD", "EUR", "AED", "GBP"]
 HEAD = OLD + ["XBT", "JPY", "CHF", "SGD"]
@@ -24,31 +25,12 @@ pytestmark = [postgres_only,
               pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")]
 
 
-def flask(folder, *args):
-    """`flask ARGS` in the workspace, as a learner runs it (the workspace's app.py)."""
-    return run_flask(*args, cwd=folder, app=None)
-
-
-def ok(folder, *args):
-    proc = flask(folder, *args)
-    assert proc.returncode == 0, proc.output
-    return proc.output
-
-
 def failure(folder, *args):
     """The one `Error:` line of a command that must fail."""
-    proc = flask(folder, *args)
+    proc = flask_in(folder, *args)
     assert proc.returncode == 1, proc.output
     [line] = [line for line in proc.output.splitlines() if "Error: " in line]
     return line
-
-
-def labels(url, type_name="dealcurrency", schema="public"):
-    return [label for (label,) in rows(
-        url, "SELECT e.enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid"
-             " JOIN pg_namespace n ON n.oid = t.typnamespace"
-             " WHERE t.typname = :t AND n.nspname = :s ORDER BY e.enumsortorder",
-        t=type_name, s=schema)]
 
 
 def version(url):
@@ -94,8 +76,8 @@ def test_plain_autogenerate_misses_btc_and_the_database_rejects_it(db_url, tmp_p
     assert "    GBP = 3\n" in models
     ws = workspace.build(tmp_path / "ws", labs.get("lab04")[0])
     (ws / "models.py").write_text(models.replace("    GBP = 3\n", "    GBP = 3\n    BTC = 4\n"))
-    ok(ws, "db", "upgrade")
-    assert "No new upgrade operations detected" in ok(ws, "db", "check")
+    flask_in(ws, "db", "upgrade", check=True)
+    assert "No new upgrade operations detected" in flask_in(ws, "db", "check", check=True).output
     with pytest.raises(sa.exc.DataError, match='invalid input value for enum dealcurrency: "BTC"'):
         rows(db_url, "INSERT INTO contacts (id, name, email) VALUES (1, 'A', 'a@example.com');"
                      "INSERT INTO deals (contact_id, title, amount, currency)"
@@ -103,7 +85,7 @@ def test_plain_autogenerate_misses_btc_and_the_database_rejects_it(db_url, tmp_p
     env_py = ws / "migrations" / "env.py"
     env_py.write_text(env_py.read_text().replace(
         "from alembic import context\n", "from alembic import context\nimport alembic_postgresql_enum\n"))
-    check = flask(ws, "db", "check")
+    check = flask_in(ws, "db", "check")
     assert check.returncode == 1 and "add_enum_value" in check.output, check.output
 
 
@@ -114,11 +96,11 @@ def test_the_team_recipe_works_on_the_plain_schema(db_url, chain):
     ws = chain("lab04")
     recipe = revision_file(ws, "0002").read_text()
     assert "def update_deal_enums(labels):" in recipe and "server_default" not in recipe
-    ok(ws, "db", "upgrade", "0001")
-    ok(ws, "loaddata")
+    flask_in(ws, "db", "upgrade", "0001", check=True)
+    flask_in(ws, "loaddata", check=True)
     before, deals_file = snapshot(db_url), filenode(db_url, "deals")
-    ok(ws, "db", "upgrade", "0002")
-    assert labels(db_url) == OLD + ["BTC"] and labels(db_url, "_dealcurrency") == []
+    flask_in(ws, "db", "upgrade", "0002", check=True)
+    assert enum_labels(db_url) == OLD + ["BTC"] and enum_labels(db_url, "_dealcurrency") == []
     assert snapshot(db_url) == before, "the recipe changed a row"
     assert filenode(db_url, "deals") != deals_file, "the swap rewrites the table"
     rows(db_url, "INSERT INTO deals (contact_id, title, amount, currency)"
@@ -128,7 +110,7 @@ def test_the_team_recipe_works_on_the_plain_schema(db_url, chain):
         'Error: InvalidTextRepresentation: invalid input value for enum _dealcurrency: "BTC" '
         "[SQL: ALTER TABLE deals ALTER COLUMN currency TYPE _dealcurrency USING "
         "currency::text::_dealcurrency]. Nothing was undone; the database is still at 0002.")
-    assert snapshot(db_url) == with_btc and labels(db_url) == OLD + ["BTC"]
+    assert snapshot(db_url) == with_btc and enum_labels(db_url) == OLD + ["BTC"]
 
 
 @pytest.mark.parametrize("literal", [
@@ -142,9 +124,7 @@ def test_a_label_in_an_index_or_check_fails_the_cast_until_dropped(schema, db_ur
     rows(db_url, "INSERT INTO contacts (id, name, email) VALUES (1, 'A', 'a@example.com');"
                  "INSERT INTO deals (contact_id, title, amount, currency) VALUES (1, 'd', 1, 'USD')")
     rows(db_url, literal)
-    cast = ["CREATE TYPE _dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP', 'BTC')",
-            "ALTER TABLE deals ALTER COLUMN currency TYPE _dealcurrency"
-            " USING currency::text::_dealcurrency"]
+    cast = scenarios.swap_through_temporary_type(OLD + ["BTC"])[:2]  # the temporary type, the first cast
     with pytest.raises(sa.exc.ProgrammingError, match="operator does not exist: _dealcurrency"):
         rows(db_url, ";".join(cast))
     drop = ("DROP INDEX ix_usd" if literal.startswith("CREATE INDEX")
@@ -161,16 +141,16 @@ def test_lab04_chain_keeps_every_row_up_and_down(db_url, chain):
     while a row holds JPY. (Every step down to base, on an empty database:
     tests/test_migration_chains.py.)"""
     ws = chain("lab04")
-    ok(ws, "db", "upgrade", "0001")
-    ok(ws, "loaddata")
-    ok(ws, "db", "upgrade", "0003")
+    flask_in(ws, "db", "upgrade", "0001", check=True)
+    flask_in(ws, "loaddata", check=True)
+    flask_in(ws, "db", "upgrade", "0003", check=True)
     rows(db_url, "UPDATE contacts SET preferred_currency = 'GBP' WHERE id IN (1, 3)")
     rows(db_url, "INSERT INTO deals (contact_id, title, amount, currency)"
                  " VALUES (2, 'Bitcoin pilot', 0.75, 'BTC')")
     before, deals_file = snapshot(db_url), filenode(db_url, "deals")
 
-    ok(ws, "db", "upgrade", "0004")  # the recipe, fixed
-    assert labels(db_url) == OLD + ["BTC", "JPY"] and labels(db_url, "_dealcurrency") == []
+    flask_in(ws, "db", "upgrade", "0004", check=True)  # the recipe, fixed
+    assert enum_labels(db_url) == OLD + ["BTC", "JPY"] and enum_labels(db_url, "_dealcurrency") == []
     assert snapshot(db_url) == before, "the swap changed a row"
     assert currency_columns(db_url) == [
         ("contacts", "preferred_currency", "dealcurrency", None),
@@ -184,30 +164,30 @@ def test_lab04_chain_keeps_every_row_up_and_down(db_url, chain):
 
     [(jpy_deal,)] = rows(db_url, "INSERT INTO deals (contact_id, title, amount, currency)"
                                  " VALUES (4, 'Tokyo office', 3000000, 'JPY') RETURNING id")
-    refused = flask(ws, "db", "downgrade")
+    refused = flask_in(ws, "db", "downgrade")
     assert refused.returncode == 1
     assert "1 row(s) of deals.currency hold a currency that revision 0003 does not know" in refused.output
-    assert version(db_url) == [("0004",)] and labels(db_url) == OLD + ["BTC", "JPY"]
+    assert version(db_url) == [("0004",)] and enum_labels(db_url) == OLD + ["BTC", "JPY"]
     with_jpy = snapshot(db_url)
 
     # 0005 (RENAME VALUE), 0006 and 0007 (ADD VALUE in autocommit blocks), in ONE upgrade
     deals_file = filenode(db_url, "deals")
-    ok(ws, "db", "upgrade")
-    assert version(db_url) == [("0007",)] and labels(db_url) == HEAD
+    flask_in(ws, "db", "upgrade", check=True)
+    assert version(db_url) == [("0007",)] and enum_labels(db_url) == HEAD
     assert rows(db_url, "SELECT currency::text FROM deals WHERE title = 'Bitcoin pilot'") == [("XBT",)]
     assert filenode(db_url, "deals") == deals_file, "ADD VALUE / RENAME VALUE rewrote deals"
-    assert "No new upgrade operations detected" in ok(ws, "db", "check")
+    assert "No new upgrade operations detected" in flask_in(ws, "db", "check", check=True).output
 
-    ok(ws, "db", "downgrade")  # 0007 -> 0006: the fixed sync_enum_values, index included
-    assert labels(db_url) == HEAD[:-1] and partial_index(db_url) == [(PARTIAL_INDEX,)]
-    ok(ws, "db", "downgrade")  # 0006 -> 0005: no DROP VALUE, CHF stays
-    assert labels(db_url) == HEAD[:-1]
-    ok(ws, "db", "downgrade")  # 0005 -> 0004: XBT is BTC again
-    assert labels(db_url) == OLD + ["BTC", "JPY", "CHF"] and snapshot(db_url) == with_jpy
+    flask_in(ws, "db", "downgrade", check=True)  # 0007 -> 0006: the fixed sync_enum_values, index included
+    assert enum_labels(db_url) == HEAD[:-1] and partial_index(db_url) == [(PARTIAL_INDEX,)]
+    flask_in(ws, "db", "downgrade", check=True)  # 0006 -> 0005: no DROP VALUE, CHF stays
+    assert enum_labels(db_url) == HEAD[:-1]
+    flask_in(ws, "db", "downgrade", check=True)  # 0005 -> 0004: XBT is BTC again
+    assert enum_labels(db_url) == OLD + ["BTC", "JPY", "CHF"] and snapshot(db_url) == with_jpy
 
     rows(db_url, "DELETE FROM deals WHERE id = :id", id=jpy_deal)
-    ok(ws, "db", "downgrade")  # 0004 -> 0003: the swap back (CHF goes with it)
-    assert version(db_url) == [("0003",)] and labels(db_url) == OLD + ["BTC"]
+    flask_in(ws, "db", "downgrade", check=True)  # 0004 -> 0003: the swap back (CHF goes with it)
+    assert version(db_url) == [("0003",)] and enum_labels(db_url) == OLD + ["BTC"]
     assert snapshot(db_url) == before and partial_index(db_url) == [(PARTIAL_INDEX,)]
     assert currency_columns(db_url)[1][3] == "'USD'::dealcurrency"
 
@@ -216,7 +196,7 @@ def test_an_autocommit_block_commits_the_revisions_before_it(db_url, chain):
     """Section 7's release: a hand-added CHF makes 0006's ADD VALUE fail after its
     block committed 0005; alembic_version says 0005; IF NOT EXISTS lets it through."""
     ws = chain("lab04")
-    ok(ws, "db", "upgrade", "0004")
+    flask_in(ws, "db", "upgrade", "0004", check=True)
     chf = revision_file(ws, "0006")
     safe = chf.read_text()
     assert "ADD VALUE IF NOT EXISTS 'CHF'" in safe
@@ -227,12 +207,12 @@ def test_an_autocommit_block_commits_the_revisions_before_it(db_url, chain):
     assert 'DuplicateObject: enum label "CHF" already exists' in line
     assert "0005 was committed before the failure (autocommit_block); the database is now at 0005" in line
     assert version(db_url) == [("0005",)]
-    assert labels(db_url) == OLD + ["XBT", "JPY", "CHF"]  # 0005's rename is in
+    assert enum_labels(db_url) == OLD + ["XBT", "JPY", "CHF"]  # 0005's rename is in
     assert "the database is still at 0005" in failure(ws, "db", "upgrade")  # a re-run: the same
 
     chf.write_text(safe)
-    ok(ws, "db", "upgrade")
-    assert version(db_url) == [("0007",)] and labels(db_url) == HEAD
+    flask_in(ws, "db", "upgrade", check=True)
+    assert version(db_url) == [("0007",)] and enum_labels(db_url) == HEAD
 
 
 def test_the_generated_downgrade_of_a_new_label_forgets_the_partial_index(db_url, chain):
@@ -241,16 +221,16 @@ def test_the_generated_downgrade_of_a_new_label_forgets_the_partial_index(db_url
     index of 0003 in place that downgrade fails (the lab's fix: tests above)."""
     ws = chain("lab04")
     revision_file(ws, "0007").unlink()
-    ok(ws, "db", "upgrade")
-    ok(ws, "db", "migrate", "-m", "deal currency sgd", "--rev-id", "0007")
+    flask_in(ws, "db", "upgrade", check=True)
+    flask_in(ws, "db", "migrate", "-m", "deal currency sgd", "--rev-id", "0007", check=True)
     generated = revision_file(ws, "0007").read_text()
     assert "op.add_enum_value(" in generated and "op.sync_enum_values(" in generated
     assert "indexes_to_recreate" not in generated
-    ok(ws, "db", "upgrade")
+    flask_in(ws, "db", "upgrade", check=True)
     line = failure(ws, "db", "downgrade")
     assert "DependentObjectsStillExist: cannot drop operator =(dealcurrency,dealcurrency_old)" in line
     assert "Nothing was undone; the database is still at 0007" in line
-    assert partial_index(db_url) == [(PARTIAL_INDEX,)] and labels(db_url) == HEAD
+    assert partial_index(db_url) == [(PARTIAL_INDEX,)] and enum_labels(db_url) == HEAD
 
 
 def test_observatory_counts_rewrites_and_who_waits(schema, db_url):
@@ -267,19 +247,8 @@ def test_observatory_counts_rewrites_and_who_waits(schema, db_url):
     def measure(*statements):
         return observatory.measure(db_url, "test", list(statements))
 
-    swap = measure(f"CREATE TYPE {o}_dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP', 'BTC')",
-                   f"ALTER TABLE {o}deals ALTER COLUMN currency TYPE {o}_dealcurrency"
-                   f" USING currency::text::{o}_dealcurrency",
-                   f"DROP TYPE {o}dealcurrency",
-                   f"CREATE TYPE {o}dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP', 'BTC')",
-                   f"ALTER TABLE {o}deals ALTER COLUMN currency TYPE {o}dealcurrency"
-                   f" USING currency::text::{o}dealcurrency",
-                   f"DROP TYPE {o}_dealcurrency")
-    rename = measure(f"ALTER TYPE {o}dealcurrency RENAME TO _dealcurrency",
-                     f"CREATE TYPE {o}dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP', 'BTC', 'JPY')",
-                     f"ALTER TABLE {o}deals ALTER COLUMN currency TYPE {o}dealcurrency"
-                     f" USING currency::text::{o}dealcurrency",
-                     f"DROP TYPE {o}_dealcurrency")
+    swap = measure(*scenarios.swap_through_temporary_type(OLD + ["BTC"], schema=o))
+    rename = measure(*scenarios.swap_renaming_the_old_type(OLD + ["BTC", "JPY"], schema=o))
     add_value = measure(f"ALTER TYPE {o}dealcurrency ADD VALUE IF NOT EXISTS 'CHF'")
     rename_value = measure(f"ALTER TYPE {o}dealcurrency RENAME VALUE 'GBP' TO 'GBX'")
 
@@ -289,7 +258,7 @@ def test_observatory_counts_rewrites_and_who_waits(schema, db_url):
         assert ("migration", "AccessExclusiveLock", True) in blocking.locks
     for cheap in (add_value, rename_value):
         assert not cheap.reader_waited and cheap.locks == []
-    assert labels(db_url, schema="observatory") == ["USD", "EUR", "AED", "GBX", "BTC", "JPY", "CHF"]
+    assert enum_labels(db_url, schema="observatory") == ["USD", "EUR", "AED", "GBX", "BTC", "JPY", "CHF"]
     assert rows(db_url, "SELECT count(*) FROM observatory.deals") == [(1000,)]
 
 
@@ -304,10 +273,10 @@ def test_a_new_label_is_unusable_until_committed(schema, db_url):
             conn.execute(sa.text("ALTER TYPE dealcurrency ADD VALUE IF NOT EXISTS 'JPY'"))
             conn.execute(sa.text("UPDATE deals SET currency = 'JPY' WHERE id = 1"))
     assert type(failure.value.orig).__name__ == "UnsafeNewEnumValueUsage"
-    assert labels(db_url) == OLD  # rolled back with the transaction
+    assert enum_labels(db_url) == OLD  # rolled back with the transaction
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(sa.text("ALTER TYPE dealcurrency ADD VALUE IF NOT EXISTS 'JPY'"))
         conn.execute(sa.text("ALTER TYPE dealcurrency ADD VALUE IF NOT EXISTS 'JPY'"))  # twice: no error
         conn.execute(sa.text("UPDATE deals SET currency = 'JPY' WHERE id = 1"))
-    assert labels(db_url) == OLD + ["JPY"]
+    assert enum_labels(db_url) == OLD + ["JPY"]
     assert rows(db_url, "SELECT currency::text FROM deals") == [("JPY",)]

@@ -31,7 +31,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from conftest import postgres_only, rows, run_flask
+from helpers import flask_in, postgres_only, rows
 from labapp.live import locktrace
 from labapp.server import database
 
@@ -42,10 +42,6 @@ DROP_FIRST = """        op.drop_index('ix_deals_closed_at', table_name='deals',
                       postgresql_concurrently=True, if_exists=True)
         op.create_index('ix_deals_closed_at', 'deals', ['closed_at'],"""
 ONLY_IF_NOT_EXISTS = """        op.create_index('ix_deals_closed_at', 'deals', ['closed_at'],"""
-
-
-def flask(folder, *args):
-    return run_flask(*args, cwd=folder, app=None)
 
 
 def bundled_psql():
@@ -82,7 +78,7 @@ def at_0003(chain, db_url):
     """Lab 06's chain at 0003 (both branches merged) with the sample rows."""
     ws = chain("lab06")
     for args in (("db", "upgrade", "0002a"), ("loaddata",), ("db", "upgrade", "0003")):
-        proc = flask(ws, *args)
+        proc = flask_in(ws, *args)
         assert proc.returncode == 0, proc.output
     return ws
 
@@ -91,7 +87,7 @@ def blocked_upgrade(ws, url):
     """`flask db upgrade 0004` while the import holds its transaction: it fails
     after lock_timeout (2 s), leaving an invalid ix_deals_closed_at."""
     with busy(url):
-        proc = flask(ws, "db", "upgrade", "0004")
+        proc = flask_in(ws, "db", "upgrade", "0004")
     assert proc.returncode == 1, proc.output
     assert "Error: LockNotAvailable: canceling statement due to lock timeout" in proc.output
     assert "Nothing was applied; the database is still at 0003 (" in proc.output
@@ -118,7 +114,7 @@ def test_if_not_exists_retries_into_an_invalid_index(at_0003, db_url):
     assert DROP_FIRST in text and "if_not_exists=True" in text
     revision.write_text(text.replace(DROP_FIRST, ONLY_IF_NOT_EXISTS))
     blocked_upgrade(at_0003, db_url)
-    retry = flask(at_0003, "db", "upgrade", "0004")
+    retry = flask_in(at_0003, "db", "upgrade", "0004")
     assert retry.returncode == 0, retry.output
     assert rows(db_url, "SELECT version_num FROM alembic_version") == [("0004",)]
     assert valid(db_url, "ix_deals_closed_at") == [False]
@@ -128,7 +124,7 @@ def test_the_lab_revision_retries_into_a_valid_index(at_0003, db_url):
     """Lab 06's 0004 (drop concurrently first): the same failure, then a retry
     that builds a valid index."""
     blocked_upgrade(at_0003, db_url)
-    retry = flask(at_0003, "db", "upgrade", "0004")
+    retry = flask_in(at_0003, "db", "upgrade", "0004")
     assert retry.returncode == 0, retry.output
     assert valid(db_url, "ix_deals_closed_at") == [True]
 
@@ -173,7 +169,7 @@ NOT_AVAILABLE = "55P03"  # lock_not_available: lock_timeout gave up
 def in_background(*args, cwd):
     """`flask ARGS` in a thread; the list it returns gets the CompletedProcess."""
     done = []
-    thread = threading.Thread(target=lambda: done.append(flask(cwd, *args)), daemon=True)
+    thread = threading.Thread(target=lambda: done.append(flask_in(cwd, *args)), daemon=True)
     thread.start()
     return thread, done
 
@@ -329,7 +325,7 @@ def test_a_set_lasts_for_the_rest_of_the_upgrade_unless_reset(chain, db_url, put
         if not put_back:
             revision.write_text(RESET.sub("", text))
     (versions / "0008_seen.py").write_text(SEEN)
-    proc = flask(folder, "db", "upgrade")  # 0001 to 0008 in one upgrade
+    proc = flask_in(folder, "db", "upgrade")  # 0001 to 0008 in one upgrade
     assert proc.returncode == 0, proc.output
     own = rows(db_url, "SELECT current_setting('lock_timeout'), current_setting('statement_timeout')")
     seen = rows(db_url, "SELECT lock_timeout, statement_timeout FROM seen")

@@ -17,7 +17,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from conftest import SAMPLE, postgres_only, run_flask
+from helpers import SAMPLE, flask_in, postgres_only
 from labapp.server import database
 
 pytestmark = [postgres_only,
@@ -56,12 +56,6 @@ def downgrade():
 '''
 
 
-def flask(folder, *args):
-    proc = run_flask(*args, cwd=folder, app=None, timeout=300)
-    assert proc.returncode == 0, proc.output
-    return proc
-
-
 class Prober(threading.Thread):
     """Another session of the app: every 50 ms it reads one deal and writes one, each
     giving up after 200 ms of waiting for a lock. Counts how many gave up."""
@@ -98,8 +92,8 @@ def lab07_at_0004(chain, db_url):
     """Lab 07's end state, its database at 0004 with the sample rows and half a
     million deals without a note."""
     folder = chain("lab07")
-    flask(folder, "db", "upgrade", "0004")
-    flask(folder, "loaddata", str(SAMPLE))
+    flask_in(folder, "db", "upgrade", "0004", check=True, timeout=300)
+    flask_in(folder, "loaddata", str(SAMPLE), check=True, timeout=300)
     engine = database.quick_engine(db_url)
     with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO deals (contact_id, title, amount, currency) "
@@ -118,7 +112,7 @@ def test_the_not_null_recipe_lets_the_app_read_and_write_throughout(lab07_at_000
     prober.start()
     time.sleep(0.3)
     try:
-        flask(lab07_at_0004, "db", "upgrade", "0005")
+        flask_in(lab07_at_0004, "db", "upgrade", "0005", check=True, timeout=300)
     finally:
         time.sleep(0.3)
         prober.finish()
@@ -161,7 +155,7 @@ def test_a_set_in_an_autocommit_block_lasts_for_the_rest_of_the_upgrade(chain, d
         (folder / INDEX).write_text(re.sub(r"\n\s*op\.execute\(f\"SET lock_timeout = '\{timeout\}'\"\)", "", source))
         assert "{timeout}" not in (folder / INDEX).read_text()
     (folder / "migrations" / "versions" / "0007_seen.py").write_text(LEAK_TEST)
-    flask(folder, "db", "upgrade")  # 0001 to 0007 in one upgrade
+    flask_in(folder, "db", "upgrade", check=True, timeout=300)  # 0001 to 0007 in one upgrade
     engine = database.quick_engine(db_url)
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT lock_timeout FROM seen").scalar() == seen

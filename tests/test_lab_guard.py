@@ -3,28 +3,12 @@ workspace: its other cells stop with one line that says to run the setup cell
 (before, a failed setup left the kernel in notebooks/, where lab 03's `!git init`
 made a repository in the learner's clone). The setup cell's own failure is one
 line that names the cause. Run in real kernels of the kit's venv, in a sandbox."""
-import subprocess
-import sys
-import tempfile
-import textwrap
-from pathlib import Path
-
 import nbformat
 import pytest
 
-from conftest import make_sandbox, stop_sandbox_server, unusable_data_folder
+from helpers import execute_notebook, unusable_data_folder
+from tools import scenarios
 
-RUN = textwrap.dedent('''
-    import sys
-    import nbformat
-    from nbclient import NotebookClient
-
-    path = sys.argv[1]
-    nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(__import__("pathlib").Path(path).parent)}}).execute()
-    nbformat.write(nb, path)
-''')
 SETUP = 'from labapp import lab\n\nlab01 = lab.setup("lab01")'
 # what a lab's later cells do outside a workspace, if they run there
 HARM = ["!git init -q", "open('made-by-a-cell.txt', 'w').write('x')"]
@@ -32,11 +16,8 @@ HARM = ["!git init -q", "open('made-by-a-cell.txt', 'w').write('x')"]
 
 @pytest.fixture(scope="module")
 def sandbox():
-    top = Path(tempfile.mkdtemp(prefix="lgd-", dir="/tmp"))
-    env = make_sandbox(top)
-    yield top, env
-    stop_sandbox_server(top, env)
-    subprocess.run(["rm", "-rf", str(top)], check=False)
+    with scenarios.sandbox("lgd-") as (top, env):
+        yield top, env
 
 
 def run_cells(top, env, sources):
@@ -44,9 +25,7 @@ def run_cells(top, env, sources):
     (error lines or None, printed text)."""
     path = top / "notebooks" / "01-First-Migration-guard.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources]), path)
-    proc = subprocess.run([sys.executable, "-c", RUN, str(path)], cwd=path.parent, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    execute_notebook(path, env)
     cells = nbformat.read(path, as_version=4).cells
     path.unlink()
     return [(next((o.traceback for o in c.outputs if o.output_type == "error"), None),

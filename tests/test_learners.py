@@ -14,12 +14,13 @@ import sys
 
 import pytest
 
-from conftest import BIN, ROOT, open_folder, rows, unique_name
+from helpers import ROOT, open_folder, rows, unique_name
 from labapp.runtime import lab, labs
 from labapp.server import config, database, learners
 from labapp.errors import LabError
 from notebook_outputs import sanitize
 from tools import sanitize as sanitize_cfg
+from tools import scenarios
 
 
 def test_clean_names_are_safe_and_short():
@@ -102,9 +103,7 @@ def test_a_learners_database_admits_only_its_owner(monkeypatch, db_name):
 def private_server():
     """A private embedded server, reached as a room's server is: through DATABASE_URL."""
     top = open_folder("lns-")
-    env = {**os.environ, "LABAPP_PGDATA": str(top / "pg"), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    for name in ("DATABASE_URL", "LABAPP_DATABASE", "LABAPP_LEARNER", "JUPYTERHUB_USER"):
-        env.pop(name, None)
+    env = scenarios.environment(scenarios.KIT_SETTINGS, LABAPP_PGDATA=top / "pg")
     url = subprocess.run([sys.executable, "-c", "from labapp.server import pgserver; pgserver.ensure_running(); "
                           "print(pgserver.database_url('postgres'))"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=60, check=True).stdout.strip()
@@ -120,10 +119,8 @@ def learner_run(top, name, url, notebooks):
     shutil.copytree(ROOT / "notebooks", home / "notebooks",
                     ignore=shutil.ignore_patterns("workspaces", ".ipynb_checkpoints"))
     (home / "pytest.ini").write_text("[pytest]\n")  # not the kit's config: only these notebooks
-    env = {**os.environ, "DATABASE_URL": url, "LABAPP_LEARNER": name,
-           "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    for var in ("LABAPP_DATABASE", "JUPYTERHUB_USER", "PYTEST_XDIST_WORKER", "PYTEST_ADDOPTS"):
-        env.pop(var, None)
+    env = scenarios.environment(scenarios.KIT_SETTINGS, scenarios.PYTEST_RUN, DATABASE_URL=url,
+                                LABAPP_LEARNER=name)
     return subprocess.Popen(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval",
          "--nbval-current-env", "--nbval-sanitize-with",

@@ -4,7 +4,7 @@ clean, and its rules catch the kind of slip that once printed a literal
 import json
 import subprocess
 
-from conftest import BIN, ROOT
+from helpers import BIN, ROOT
 
 
 def ruff(*args, cwd=ROOT):

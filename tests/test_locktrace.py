@@ -20,7 +20,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from conftest import assert_one_line_error, postgres_only, run_flask
+from helpers import assert_one_line_error, flask_in, postgres_only, run_flask
 from labapp import create_app
 from labapp.live import locktrace
 from labapp.runtime import workspace
@@ -80,7 +80,7 @@ class Project:
             REVISION.format(rev=rev, down=down) + body)
 
     def flask(self, *args):
-        return run_flask(*args, cwd=self.folder, app=None, env={"TRACE_DATABASE_URL": self.url})
+        return flask_in(self.folder, *args, env={"TRACE_DATABASE_URL": self.url})
 
     def trace(self, *args):
         """`flask trace upgrade --save`: (the process, the Trace it saved)."""

@@ -25,14 +25,11 @@ sum of all notebooks' nbval times / 2 + the half-runs, in general.
 import shutil
 import subprocess
 import sys
-import tempfile
 import textwrap
-from pathlib import Path
 
 import pytest
 
-from conftest import make_sandbox, stop_sandbox_server
-from tools import chains
+from tools import chains, scenarios
 
 
 pytestmark = pytest.mark.slow
@@ -80,12 +77,9 @@ HALF_RUN = textwrap.dedent('''
 
 @pytest.fixture(scope="module")
 def sandbox():
-    top = Path(tempfile.mkdtemp(prefix="lnb-", dir="/tmp"))
-    env = make_sandbox(top)
-    (top / "notebooks" / "conftest.py").write_text(GROUPS_CONFTEST)
-    yield top, env
-    stop_sandbox_server(top, env)
-    shutil.rmtree(top, ignore_errors=True)
+    with scenarios.sandbox("lnb-") as (top, env):
+        (top / "notebooks" / "conftest.py").write_text(GROUPS_CONFTEST)
+        yield top, env
 
 
 @pytest.fixture(scope="module")

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 from notebook_outputs import sanitize
 from tools import sanitize as sanitize_cfg
+from tools import scenarios
 
 SPACED = Path("/home/ana/My Projects/kit/notebooks")
 
@@ -58,9 +59,6 @@ PATH_SENSITIVE = ["tests/test_security.py", "tests/test_reset.py", "tests/test_p
                   "notebooks/01-First-Migration.ipynb", "notebooks/solutions/01-First-Migration.ipynb",
                   "notebooks/03-Production-Branch-Replay.ipynb",
                   "notebooks/solutions/03-Production-Branch-Replay.ipynb"]
-NOT_INHERITED = ("DATABASE_URL", "LABAPP_DATABASE", "LABAPP_PGDATA", "LABAPP_LEARNER", "FLASK_APP",
-                 "PYTHONPATH", "VIRTUAL_ENV", "PYTEST_ADDOPTS", "PYTEST_CURRENT_TEST",
-                 "PYTEST_XDIST_WORKER", "PYTEST_XDIST_TESTRUNUID", "JUPYTERHUB_USER")
 
 
 def copy_of_the_kit(dest):
@@ -82,9 +80,9 @@ def test_path_sensitive_parts_pass_from_a_long_path_with_a_space():
     kit = base / "My Projects" / long_name / "kit"
     assert " " in str(kit) and len(str(kit / ".venv" / "bin" / "python")) > 127
     copy_of_the_kit(kit)
-    env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
     uv = ROOT / ".venv-bootstrap" / "bin"  # uv as this clone got it, not installed again
-    env["PATH"] = os.pathsep.join([str(kit / ".venv" / "bin"), str(uv), env["PATH"]])
+    env = scenarios.environment(scenarios.KIT_SETTINGS, scenarios.PYTEST_RUN, "PYTHONPATH", "VIRTUAL_ENV",
+                                PATH=os.pathsep.join([str(kit / ".venv" / "bin"), str(uv), os.environ["PATH"]]))
     python = kit / ".venv" / "bin" / "python"
     try:
         built = subprocess.run([sys.executable, "tools/bootstrap.py", ".venv"], cwd=kit, env=env,

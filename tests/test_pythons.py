@@ -7,7 +7,7 @@ seconds once its cache is warm), and runs a smoke subset there: the app and
 CLI tests, and lab 01's learner copy and solution under strict nbval, after
 checking that the venv came with what a lab imports compiled
 (tests/test_bootstrap.py). It runs
-in a sandbox (conftest.make_sandbox: the kit copied, an embedded server of its
+in a sandbox (tools/scenarios.py: the kit copied, an embedded server of its
 own), so it shares no database or workspace with the suite around it. A
 Python this machine does not have is skipped, and the skip line says so.
 
@@ -15,18 +15,15 @@ A slow test rather than a Makefile step: the README's test command stays one
 pytest run (CI's .ci/run calls only that), the sandbox is the suite's own
 fixture, and xdist runs it beside the other tests.
 """
-import glob
 import os
 import re
 import shutil
 import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, make_sandbox, stop_sandbox_server
-from test_bootstrap import lab_imports
+from helpers import ROOT, interpreter, lab_imports
+from tools import scenarios
 from tools.bootstrap import LATER
 
 pytestmark = pytest.mark.slow
@@ -34,18 +31,6 @@ pytestmark = pytest.mark.slow
 SMOKE = ["tests/test_factory.py", "tests/test_cli.py",
          "notebooks/01-First-Migration.ipynb", "notebooks/solutions/01-First-Migration.ipynb"]
 OTHERS = ["3.12", "3.13"]
-
-
-def interpreter(version):
-    """A `python3.X` that runs here: the one on PATH, or pyenv's own copy (a
-    pyenv shim runs only the versions pyenv has selected)."""
-    pyenv = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
-    found = [shutil.which(f"python{version}")]
-    found += sorted(glob.glob(f"{pyenv}/versions/{version}.*/bin/python{version}"), reverse=True)
-    for path in filter(None, found):
-        if subprocess.run([path, "-c", "pass"], capture_output=True).returncode == 0:
-            return path
-    return None
 
 
 @pytest.mark.parametrize("version", OTHERS)
@@ -63,11 +48,9 @@ def test_smoke_subset_on_another_python(version):
     for role in ("server", "kernel", "cli"):  # what bootstrap compiled, before the smoke runs
         found = lab_imports(venv / "bin" / "python", role)
         assert (sorted(set(found["imported"]) & set(LATER)), found["uncompiled"]) == ([], []), role
-    top = Path(tempfile.mkdtemp(prefix=f"py{version}-", dir="/tmp"))
-    env = make_sandbox(top)
-    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"
-    env["LABAPP_PGDATA"] = str(top / "pgdata")  # test_factory checks the folder's name
-    try:
+    path = f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"
+    # (test_factory checks the name of the server's folder)
+    with scenarios.sandbox(f"py{version}-", pgdata="pgdata", PATH=path) as (top, env):
         run = subprocess.run(
             [str(venv / "bin" / "python"), "-c", "import sys; print(sys.version.split()[0])"],
             cwd=top, env=env, capture_output=True, text=True, timeout=60)
@@ -78,6 +61,3 @@ def test_smoke_subset_on_another_python(version):
         assert run.returncode == 0, run.stdout[-6000:]
         last = run.stdout.strip().splitlines()[-1]
         assert re.match(r"\d+ passed in ", last), last  # nothing skipped, nothing failed
-    finally:
-        stop_sandbox_server(top, env)
-        shutil.rmtree(top, ignore_errors=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, unique_name
+from helpers import ROOT, unique_name
 from labapp.runtime import workspace
 from labapp.runtime import lab, labs, selfcheck
 from labapp.server import config, database

@@ -9,7 +9,7 @@ import psycopg2
 import pytest
 from sqlalchemy.engine import make_url
 
-from conftest import postgres_only, rows, run_flask, unique_name
+from helpers import flask_in, postgres_only, rows, run_flask, unique_name
 from labapp import create_app
 from labapp.live import appserver, traffic
 from labapp.room import progress, roles as room
@@ -93,7 +93,7 @@ def test_flask_room_prepare_prints_urls_without_passwords_when_it_writes_them(na
     again = room.prepare([names[0]], out=tmp_path / "room.json")  # the handed-out URL stays valid
     assert again[names[0]]["password"] == password
     workspace.build(tmp_path / "lab02", labs.get("lab02")[0])
-    in_a_lab = run_flask("--help", cwd=tmp_path / "lab02", app=None)
+    in_a_lab = flask_in(tmp_path / "lab02", "--help")
     assert in_a_lab.returncode == 0 and "  db " in in_a_lab.output, in_a_lab.output
     assert "  room " not in in_a_lab.output and "  room " in run_flask("--help", env={"DATABASE_URL": admin}).output
 
@@ -113,8 +113,8 @@ def test_progress_shows_each_learner_where_they_are(names, admin, monkeypatch, t
             copy.reset()
         database.create_database(copy.url)
         if target:
-            upgrade = run_flask("db", "upgrade", target, cwd=copy.workspace, app=None,
-                                env={"LABAPP_DATABASE": copy.database, "DATABASE_URL": admin})
+            upgrade = flask_in(copy.workspace, "db", "upgrade", target,
+                               env={"LABAPP_DATABASE": copy.database, "DATABASE_URL": admin})
             assert upgrade.returncode == 0, upgrade.output
     ours = "SELECT datname FROM pg_database WHERE datname ~ :p ORDER BY 1"
     before = rows(admin, ours, p="^(" + "|".join(names) + ")")
@@ -142,9 +142,9 @@ def test_progress_reads_and_never_writes(names, admin, tmp_path):
     """The checks' connections are read-only: a check that tried to write would fail."""
     spec, _ = labs.get("lab02")
     copy = lab.Lab(spec, notebooks=tmp_path / names[0] / "notebooks", learner=learners.clean(names[0])).reset()
-    proc = run_flask("createdb", cwd=copy.workspace, app=None,
-                     env={"PGOPTIONS": progress.READ_ONLY,
-                          "LABAPP_DATABASE": copy.database + "_x", "DATABASE_URL": admin})
+    proc = flask_in(copy.workspace, "createdb", env={"PGOPTIONS": progress.READ_ONLY,
+                                                     "LABAPP_DATABASE": copy.database + "_x",
+                                                     "DATABASE_URL": admin})
     assert proc.returncode == 1 and "read-only transaction" in proc.output, proc.output
 
 

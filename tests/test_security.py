@@ -5,21 +5,18 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import psutil
 import pytest
 import yaml
 
-from conftest import stop_process
+from helpers import BIN, ROOT, stop_process
+from tools import scenarios
 
-ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 
 
@@ -61,7 +58,7 @@ def make_lab_command():
     line = re.sub(r"\\\n\s*", " ", recipe).strip()
     root = hasattr(os, "geteuid") and os.geteuid() == 0
     line = re.sub(r"\$\(if \$\(filter 0,\$\(shell id -u\)\),([^)]*)\)", r"\1" if root else "", line)
-    line = line.replace("$(JUPYTER_ARGS)", "").replace("$(BIN)", shlex.quote(str(Path(sys.executable).parent)))
+    line = line.replace("$(JUPYTER_ARGS)", "").replace("$(BIN)", shlex.quote(str(BIN)))
     assert "$(" not in line, f"unresolved make syntax in the lab recipe: {line}"
     return shlex.split(line)
 
@@ -75,19 +72,12 @@ def test_make_lab_recipe_keeps_token_and_binds_localhost():
         assert loose not in joined, f"`make lab` passes {loose!r}"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_jupyterlab_started_like_make_lab_needs_its_token(tmp_path):
-    port = free_port()
+    port = scenarios.free_port()
     home = tmp_path / "home"
     home.mkdir()
-    env = {**os.environ, "HOME": str(home), "JUPYTER_CONFIG_DIR": str(home / ".jupyter"),
-           "JUPYTER_RUNTIME_DIR": str(home / "runtime")}
-    env.pop("JUPYTER_TOKEN", None)
+    env = scenarios.environment("JUPYTER_TOKEN", HOME=home, JUPYTER_CONFIG_DIR=home / ".jupyter",
+                                JUPYTER_RUNTIME_DIR=home / "runtime")
     args = make_lab_command() + ["--no-browser", f"--ServerApp.port={port}",
                                  "--ServerApp.port_retries=0",
                                  f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",

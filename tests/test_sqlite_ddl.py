@@ -14,7 +14,7 @@ from alembic.ddl.sqlite import SQLiteImpl
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
 
-from conftest import assert_one_line_error, run_flask
+from helpers import assert_one_line_error, flask_in
 from labapp.runtime import labs, workspace
 
 
@@ -118,8 +118,8 @@ def test_a_failed_upgrade_on_sqlite_reports_the_apps_own_file(tmp_path):
         'def upgrade():\n    op.create_table("contacts", sa.Column("id", sa.Integer))\n\n\n'
         'def downgrade():\n    pass\n')
     env = {"DATABASE_URL": "sqlite:///crm.sqlite"}
-    assert run_flask("db", "upgrade", "0001", cwd=folder, env=env, app=None).returncode == 0
-    proc = run_flask("db", "upgrade", cwd=folder, env=env, app=None)
+    assert flask_in(folder, "db", "upgrade", "0001", env=env).returncode == 0
+    proc = flask_in(folder, "db", "upgrade", env=env)
     assert_one_line_error(proc, "table contacts already exists",
                           "Alembic runs SQLite's DDL without a transaction",
                           "the database is now at 0001.")

@@ -4,7 +4,7 @@ import types
 
 import pytest
 
-from conftest import SAMPLE, postgres_only
+from helpers import SAMPLE, postgres_only
 from labapp import db
 from labapp.crm import data
 from labapp.live import appserver, traffic

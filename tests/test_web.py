@@ -2,7 +2,7 @@
 a fresh database of the real server with the sample data loaded."""
 import pytest
 
-from conftest import SAMPLE, count_rows, postgres_only
+from helpers import SAMPLE, count_rows, postgres_only
 from labapp import db
 from labapp.crm import data
 

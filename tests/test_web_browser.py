@@ -1,7 +1,6 @@
 """The CRM's pages in a real browser: Debian's Chromium, driven by Playwright,
 against the app served by waitress (labapp.live.appserver) on a fresh database.
 Screenshot: artifacts/browser-crm.png. Slow (a browser): `-m slow`, CI runs it."""
-import os
 import tempfile
 import time
 import types
@@ -9,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SAMPLE, postgres_only
+from helpers import ROOT, SAMPLE, postgres_only
 from labapp import db
 from labapp.crm import data
 from labapp.live import appserver
 from labapp.runtime import labs, workspace
+from tools import scenarios
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "artifacts"
@@ -48,7 +48,7 @@ def home():
 
 
 def test_the_deals_page_and_the_form_in_chromium(server, home):
-    env = {**os.environ, "HOME": home, "TMPDIR": home}
+    env = scenarios.environment(HOME=home, TMPDIR=home)
     ARTIFACTS.mkdir(exist_ok=True)
     started = time.monotonic()
     with playwright_api.sync_playwright() as p:

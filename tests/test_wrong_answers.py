@@ -14,17 +14,14 @@ The learner copies (nbval, notebooks/) prove that the empty answer gets a hint.
 """
 import json
 import re
-import subprocess
-import sys
-import tempfile
 import textwrap
-from pathlib import Path
 
 import nbformat
 import pytest
 
-from conftest import ROOT, make_sandbox, stop_sandbox_server
+from helpers import ROOT, execute_notebook
 from labapp.runtime import labs
+from tools import scenarios
 from wrong_answers import WRONG
 
 WITH_EXERCISES = [spec for spec in labs.LABS if spec.exercises]
@@ -90,19 +87,6 @@ HARNESS = textwrap.dedent('''
         runtime._load_sql_magic(lab.url if lab.database in kept else None)
 ''')
 
-RUN = textwrap.dedent('''
-    import sys
-    import nbformat
-    from nbclient import NotebookClient
-
-    path = sys.argv[1]
-    nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(__import__("pathlib").Path(path).parent)}}).execute()
-    nbformat.write(nb, path)
-''')
-
-
 def check_cells(cells):
     """{exercise number: index of its self-check cell}."""
     found = {}
@@ -155,12 +139,8 @@ def test_every_exercise_has_a_wrong_answer(spec):
 
 @pytest.fixture(scope="module")
 def sandbox():
-    top = Path(tempfile.mkdtemp(prefix="lwa-", dir="/tmp"))
-    env = make_sandbox(top)
-    env["PYTHONPATH"] = str(top)
-    yield top, env
-    stop_sandbox_server(top, env)
-    subprocess.run(["rm", "-rf", str(top)], check=False)
+    with scenarios.sandbox("lwa-") as (top, env):
+        yield top, env
 
 
 @pytest.mark.slow
@@ -170,9 +150,7 @@ def test_each_self_check_rejects_its_plausible_wrong_answer(sandbox, spec):
     nb, expected, checks = variant(spec)
     path = top / "notebooks" / "solutions" / spec.notebook
     nbformat.write(nb, path)
-    proc = subprocess.run([sys.executable, "-c", RUN, str(path)], cwd=path.parent, env=env,
-                          capture_output=True, text=True, timeout=1200)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    execute_notebook(path, env, cell_timeout=600, timeout=1200)
     ran = {cell.get("id"): cell for cell in nbformat.read(path, as_version=4).cells}
     for cell_id, exercise, hint in expected:
         shown = text(ran[cell_id])

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the kit, and the tests' helpers
+sys.path.insert(0, str(ROOT))  # the kit, and tools.scenarios
 VENV_BIN = Path(sys.executable).parent
 TARGET_SUITE, TARGET_LAB, TARGET_RATIO, TARGET_SETUP = 120.0, 20.0, 1.5, 20.0
 DURATION = re.compile(r"^\s*([\d.]+)s (setup|call|teardown)\s+(\S+\.ipynb)::Cell (\d+)", re.M)
@@ -212,7 +212,7 @@ def bench_labs(tmp, floor):
     ipython-sql round trip on an open connection: nothing to save there). The
     ratio nbval / floor then says how much the rest (Python cells, nbval's
     comparisons, kernel start, `!` shells that are not flask) adds."""
-    from conftest import make_sandbox, stop_sandbox_server
+    from tools.scenarios import make_sandbox, stop_sandbox_server
 
     top = tmp / "sandbox"
     env = make_sandbox(top)
@@ -264,10 +264,10 @@ def bench_suite():
 
 
 def bench_replay(tmp):
-    """`flask replay-production` on lab 03's kind of project (tests/test_replay.py
+    """`flask replay-production` on lab 03's kind of project (tools/scenarios.py
     builds it: production with 0001-0002, master with a newer model, DATA/)."""
     from labapp.server import config, database
-    from test_replay import make_project
+    from tools.scenarios import make_project
 
     name = f"bench_replay_{os.getpid()}"
     os.environ["LABAPP_DATABASE"] = name  # for the `flask` commands it runs
@@ -280,7 +280,7 @@ def bench_replay(tmp):
         seconds = time.perf_counter() - start
         assert proc.returncode == 0, proc.output
     finally:
-        from test_replay import replica_url
+        from tools.scenarios import replica_url
 
         database.drop_database(replica_url(url), missing_ok=True)
         database.drop_database(url, missing_ok=True)

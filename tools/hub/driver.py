@@ -16,7 +16,6 @@ import os
 import random
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,29 +28,11 @@ import psutil
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import websocket_connect
 
+from tools import scenarios
+
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "jupyterhub_config.py"
 PROXY = HERE / "node_modules" / ".bin" / "configurable-http-proxy"
-BIN = Path(sys.executable).parent
-
-
-def free_port_block(size=2):
-    """A port P with P..P+size-1 free on 127.0.0.1 (the proxy takes P and P+1)."""
-    for _ in range(200):
-        base = random.randint(20000, 40000)
-        try:
-            sockets = []
-            for port in range(base, base + size):
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("no free ports on 127.0.0.1")
 
 
 @dataclass
@@ -71,22 +52,15 @@ class Hub:
     def __init__(self, state, room_url=None, room_file=None, password="room-password-1"):
         self.state, self.password = Path(state), password
         self.homes = self.state / "homes"
-        self.port, self.api_port = free_port_block(2), free_port_block(1)
+        self.port, self.api_port = scenarios.free_port_block(2), scenarios.free_port_block(1)
         self.url = f"http://127.0.0.1:{self.port}"
         self.token = secrets.token_hex(32)
-        self.env = {**os.environ, "LABAPP_ROOM_PASSWORD": password,
-                    "LABAPP_HUB_PORT": str(self.port), "LABAPP_HUB_API_PORT": str(self.api_port),
-                    "LABAPP_HUB_STATE": str(self.state), "LABAPP_HUB_HOMES": str(self.homes),
-                    "LABAPP_HUB_DRIVER_TOKEN": self.token,
-                    "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-        for name in ("DATABASE_URL", "LABAPP_DATABASE", "LABAPP_PGDATA", "LABAPP_LEARNER",
-                     "JUPYTERHUB_USER", "LABAPP_ROOM_DATABASE_URL", "LABAPP_ROOM_FILE",
-                     "PYTEST_XDIST_WORKER", "PYTEST_CURRENT_TEST", "PYTEST_ADDOPTS"):
-            self.env.pop(name, None)
-        if room_url:
-            self.env["LABAPP_ROOM_DATABASE_URL"] = room_url
-        if room_file:
-            self.env["LABAPP_ROOM_FILE"] = str(room_file)
+        # the room's settings are these, none of the run's around it
+        self.env = scenarios.environment(
+            scenarios.KIT_SETTINGS, scenarios.PYTEST_RUN, LABAPP_ROOM_PASSWORD=password,
+            LABAPP_HUB_PORT=self.port, LABAPP_HUB_API_PORT=self.api_port, LABAPP_HUB_STATE=self.state,
+            LABAPP_HUB_HOMES=self.homes, LABAPP_HUB_DRIVER_TOKEN=self.token,
+            LABAPP_ROOM_DATABASE_URL=room_url or None, LABAPP_ROOM_FILE=room_file)
         self.process = None
         self.names = []
 
@@ -96,10 +70,10 @@ class Hub:
         self.state.mkdir(parents=True, exist_ok=True)
         self.homes.mkdir(mode=0o755, exist_ok=True)
         self.log = open(self.state / "jupyterhub.log", "w")
-        self.process = subprocess.Popen([str(BIN / "jupyterhub"), "-f", str(CONFIG)], cwd=self.state,
+        self.process = subprocess.Popen([str(scenarios.BIN / "jupyterhub"), "-f", str(CONFIG)], cwd=self.state,
                                         env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
-        while not self._answers():
+        while not scenarios.answers(f"{self.url}/hub/api/"):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"the hub did not start: {self.log_tail()}")
@@ -108,15 +82,6 @@ class Hub:
 
     def __exit__(self, *exc):
         self.stop()
-
-    def _answers(self):
-        import urllib.request
-
-        try:
-            with urllib.request.urlopen(f"{self.url}/hub/api/", timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
 
     def log_tail(self, lines=40):
         self.log.flush()
