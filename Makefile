@@ -63,7 +63,7 @@ reset: $(STAMP)
 
 ## Where the time goes, as a table (set-up, server, CLI floor, each lab, the suite): minutes.
 bench: $(STAMP)
-	$(BIN)/python tools/benchmark.py $(BENCH_ARGS)
+	$(BIN)/python -m tools.bench $(BENCH_ARGS)
 
 ## A JupyterHub for a room (tools/hub/jupyterhub_config.py: its settings are variables),
 ## e.g. LABAPP_ROOM_PASSWORD=... make hub; the proxy comes pinned from npm.
@@ -76,7 +76,7 @@ $(HUB_PROXY): tools/hub/package-lock.json
 
 ## How many learners one machine serves through the real hub (1, 3, 6, 10 at a learner's pace).
 bench-room: $(STAMP) $(HUB_PROXY)
-	$(BIN)/python tools/bench_room.py $(BENCH_ROOM_ARGS)
+	$(BIN)/python -m tools.bench.room $(BENCH_ROOM_ARGS)
 
 ## The labs as a static HTML site in site/, from their stored outputs (nothing runs; the
 ## pages load nothing from another host; mermaid is fetched pinned from npm once).

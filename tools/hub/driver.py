@@ -1,5 +1,5 @@
 """Drive a real JupyterHub as a room of learners would: the hub test and
-`make bench-room` use it.
+`make bench-room` (tools/bench/room.py) use it.
 
     with Hub(state_folder, room_url=None) as hub:      # tools/hub/jupyterhub_config.py
         learner = await hub.learner("alice")           # user, server, token

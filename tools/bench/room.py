@@ -1,7 +1,7 @@
 """How many learners one machine serves: a room driven through the real hub.
 
     make bench-room                                  # 1, 3, 6 and 10 learners, lab 01
-    python tools/bench_room.py --learners 1,3 --think 2 --notebook 00-Welcome.ipynb
+    python -m tools.bench.room --learners 1,3 --think 2 --notebook 00-Welcome.ipynb
 
 For each room size, a fresh JupyterHub (tools/hub/jupyterhub_config.py, the
 pinned proxy) and that many learners, who all run one notebook at a
@@ -28,10 +28,7 @@ from pathlib import Path
 
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tools.hub import driver  # noqa: E402
+from tools.hub import driver
 
 TARGET_P95 = 2.0  # seconds a cell may take for a learner not to wait
 
@@ -113,7 +110,7 @@ async def room(hub, size, notebook, think, seed):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.bench.room", description=__doc__.splitlines()[0])
     parser.add_argument("--learners", default="1,3,6,10", help="room sizes, comma-separated")
     parser.add_argument("--notebook", default="solutions/01-First-Migration.ipynb")
     parser.add_argument("--think", type=float, default=15.0,
