@@ -81,7 +81,7 @@ bench-room: $(STAMP) $(HUB_PROXY)
 ## The labs as a static HTML site in site/, from their stored outputs (nothing runs; the
 ## pages load nothing from another host; mermaid is fetched pinned from npm once).
 site: $(STAMP)
-	$(BIN)/python tools/site.py
+	$(BIN)/python tools/build_site.py
 
 ## Stop the embedded PostgreSQL server (any lab or command starts it again).
 stop: $(STAMP)

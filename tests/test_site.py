@@ -1,4 +1,4 @@
-"""`make site` (tools/site.py): every lab copy, the guide and the README as pages, linked in
+"""`make site` (tools/build_site.py): every lab copy, the guide and the README as pages, linked in
 the registry's order, diagrams on the page, nothing loaded from another host, no broken
 link; then the built site in Debian's Chromium (slow): every page loads, every diagram is
 drawn as an SVG, every request stays on 127.0.0.1. Screenshots: artifacts/site-*.png."""
@@ -16,7 +16,7 @@ import pytest
 
 from helpers import ROOT
 from labapp.runtime import labs
-from tools import site as site_tool
+from tools import build_site
 
 NOTEBOOKS = ROOT / "notebooks"
 ARTIFACTS = ROOT / "artifacts"
@@ -32,10 +32,10 @@ LOADS = {"script": "src", "link": "href", "img": "src", "iframe": "src", "source
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """The site, built once into a temporary folder (fetches mermaid once: needs npm)."""
-    if not site_tool.TARBALL.exists() and not shutil.which("npm"):
+    if not build_site.TARBALL.exists() and not shutil.which("npm"):
         pytest.skip("building the site fetches mermaid with npm once")
     out = tmp_path_factory.mktemp("site")
-    site_tool.build(out)
+    build_site.build(out)
     return out
 
 
@@ -184,28 +184,28 @@ def test_no_lab_uses_math():
 
 
 def test_links_to_repository_files_point_at_github_only_when_built_there():
-    readme = site_tool.Page(ROOT / "README.md", "readme.html", "README")
-    guide = site_tool.Page(NOTEBOOKS / "INSTRUCTOR-GUIDE.md", "instructor-guide.html", "guide")
+    readme = build_site.Page(ROOT / "README.md", "readme.html", "README")
+    guide = build_site.Page(NOTEBOOKS / "INSTRUCTOR-GUIDE.md", "instructor-guide.html", "guide")
     by_source = {guide.source: guide}
     text = "See [the guide](notebooks/INSTRUCTOR-GUIDE.md#run-of-show), [the factory](labapp/__init__.py)."
     github = "https://github.com/o/kit/blob/abc123"
-    assert site_tool.fix_links(text, readme, by_source, github) == (
+    assert build_site.fix_links(text, readme, by_source, github) == (
         "See [the guide](instructor-guide.html#run-of-show), "
         f"[the factory]({github}/labapp/__init__.py).")
-    assert site_tool.fix_links(text, readme, by_source, None) == (
+    assert build_site.fix_links(text, readme, by_source, None) == (
         "See [the guide](instructor-guide.html#run-of-show), the factory.")
 
 
 def test_a_mermaid_tarball_that_is_not_npms_stops_the_build(monkeypatch, tmp_path, built):
-    monkeypatch.setattr(site_tool, "MERMAID_INTEGRITY", "sha512-" + "A" * 86 + "==")
+    monkeypatch.setattr(build_site, "MERMAID_INTEGRITY", "sha512-" + "A" * 86 + "==")
     with pytest.raises(SystemExit, match="is not npm's mermaid@11.12.1"):
-        site_tool.build(tmp_path / "site")
+        build_site.build(tmp_path / "site")
 
 
 def test_the_build_empties_only_a_folder_that_holds_a_site(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(SystemExit, match="holds no site"):
-        site_tool.build(tmp_path)
+        build_site.build(tmp_path)
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 

@@ -71,7 +71,7 @@ def test_site_workflow_builds_the_site_and_publishes_it_on_pages():
     assert {"run": "make site", "name": "make site"} in build["steps"]
     upload = next(s for s in build["steps"] if s.get("uses", "").startswith(
         "actions/upload-pages-artifact@"))
-    assert upload["with"]["path"] == "site"  # where tools/site.py writes
+    assert upload["with"]["path"] == "site"  # where tools/build_site.py writes
     assert deploy["needs"] == "build" and deploy["environment"]["name"] == "github-pages"
     assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
     assert [s["uses"].split("@")[0] for s in deploy["steps"]] == ["actions/deploy-pages"]

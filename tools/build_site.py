@@ -1,11 +1,11 @@
 """`make site`: the labs as a static HTML site, from their stored outputs (nothing runs).
 
-    python tools/site.py [OUT]      # default: site/
+    python tools/build_site.py [OUT]      # default: site/
 
 Pages: index.html (the labs in the registry's order, labapp/labs.py), each lab's
 learner copy (NN-Title.html) and solved copy (solutions/NN-Title.html), with
 previous/next links, and the instructor guide and the README. nbconvert's `lab`
-template draws them, extended by tools/site/page.html.j2 so that no page loads
+template draws them, extended by tools/site_templates/page.html.j2 so that no page loads
 anything from another host: no require.js and no MathJax (nothing needs them), and
 mermaid, which draws the revision graphs and ER diagrams, from its npm package:
 pinned below, the tarball fetched once by `npm pack` and checked against npm's
@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))  # run as a script: labapp's registry from this cl
 from labapp.runtime import labs  # noqa: E402
 
 NOTEBOOKS = ROOT / "notebooks"
-TEMPLATE = Path(__file__).resolve().parent / "site"
+TEMPLATE = Path(__file__).resolve().parent / "site_templates"
 OUT = ROOT / "site"
 
 MERMAID = "mermaid@11.12.1"  # nbconvert 7.17's renderer is written for mermaid 11
