@@ -122,6 +122,17 @@ def enum_labels(url, type_name="dealcurrency", schema="public"):
         t=type_name, s=schema)]
 
 
+def revision_source(revision, down_revision, upgrade, downgrade="    pass\n", doc=None):
+    """The text of an Alembic revision file that a test writes: `upgrade` and
+    `downgrade` are the bodies of its two functions (indented lines)."""
+    return (f'"""{doc or "revision " + revision}"""\n'
+            "from alembic import op\nimport sqlalchemy as sa\n\n"
+            f"revision = {revision!r}\ndown_revision = {down_revision!r}\n"
+            "branch_labels = None\ndepends_on = None\n\n\n"
+            f"def upgrade():\n{upgrade}\n\n"
+            f"def downgrade():\n{downgrade}")
+
+
 # -- processes and folders of a test's own ------------------------------------------
 
 def stop_process(proc, timeout=20):

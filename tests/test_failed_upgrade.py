@@ -7,29 +7,13 @@ Each test runs `flask db upgrade` as a learner does, in a workspace at revision
 """
 import pytest
 
-from helpers import assert_one_line_error, count_rows, enum_labels, flask_in, postgres_only, rows
+from helpers import assert_one_line_error, count_rows, enum_labels, flask_in, postgres_only, revision_source, rows
 from labapp.commands import outcome
 from labapp.runtime import labs, workspace
 
 pytestmark = [postgres_only,
               pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")]
 
-HEADER = '''"""{doc}"""
-from alembic import op
-import sqlalchemy as sa
-
-revision = "{rev}"
-down_revision = "{down}"
-branch_labels = None
-depends_on = None
-
-
-def downgrade():
-    pass
-
-
-def upgrade():
-'''
 ADD_PHONE = '''    op.add_column("contacts", sa.Column("phone", sa.String(30)))
     op.execute("UPDATE contacts SET phone = '555'")
 '''
@@ -50,8 +34,7 @@ def project(tmp_path, db_name):
 
 
 def write(folder, rev, down, body):
-    (folder / "migrations" / "versions" / f"{rev}_x.py").write_text(
-        HEADER.format(doc=f"revision {rev}", rev=rev, down=down) + body)
+    (folder / "migrations" / "versions" / f"{rev}_x.py").write_text(revision_source(rev, down, body))
 
 
 def version(url):

@@ -31,7 +31,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from helpers import flask_in, postgres_only, rows
+from helpers import flask_in, postgres_only, revision_source, rows
 from labapp.live import locktrace
 from labapp.server import database
 
@@ -130,39 +130,15 @@ def test_the_lab_revision_retries_into_a_valid_index(at_0003, db_url):
 
 
 # the revision `flask db migrate` writes for Carol's index (lab 06, section 5), as it comes
-PLAIN_INDEX = """from alembic import op
-
-revision = '0004'
-down_revision = '0003'
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
+PLAIN_INDEX = revision_source("0004", "0003", """\
     with op.batch_alter_table('deals', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_deals_closed_at'), ['closed_at'], unique=False)
-
-
-def downgrade():
+""", """\
     with op.batch_alter_table('deals', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_deals_closed_at'))
-"""
+""")
 # a later revision of the same upgrade, that takes its time
-LATER = """from alembic import op
-
-revision = '0004z'
-down_revision = '0004'
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-    op.execute("SELECT pg_sleep(3)")
-
-
-def downgrade():
-    pass
-"""
+LATER = revision_source("0004z", "0004", '    op.execute("SELECT pg_sleep(3)")\n')
 NOT_AVAILABLE = "55P03"  # lock_not_available: lock_timeout gave up
 
 

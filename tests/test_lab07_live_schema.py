@@ -14,10 +14,12 @@ import re
 import threading
 import time
 
+import nbformat
 import pytest
 import sqlalchemy as sa
 
-from helpers import SAMPLE, flask_in, postgres_only
+from helpers import ROOT, SAMPLE, flask_in, postgres_only, revision_source
+from labapp.runtime import labs
 from labapp.server import database
 
 pytestmark = [postgres_only,
@@ -26,34 +28,17 @@ pytestmark = [postgres_only,
 ROWS = 500_000
 NOTE = "migrations/versions/0005_deal_note_required.py"
 INDEX = "migrations/versions/0004_deals_contact_index.py"
-# the colleague's revision of the diagnose exercise: the right statements, in one transaction
-ONE_TRANSACTION = '''"""deal note required
-
-Revision ID: 0005
-Revises: 0004
-"""
-from alembic import op
-
-revision = "0005"
-down_revision = "0004"
-branch_labels = None
-depends_on = None
 
 
-def upgrade():
-    op.execute("ALTER TABLE deals ALTER COLUMN note SET DEFAULT ''")
-    op.execute("UPDATE deals SET note = '' WHERE note IS NULL")
-    op.execute("ALTER TABLE deals ADD CONSTRAINT deals_note_check "
-               "CHECK (note IS NOT NULL) NOT VALID")
-    op.execute("ALTER TABLE deals VALIDATE CONSTRAINT deals_note_check")
-    op.execute("ALTER TABLE deals ALTER COLUMN note SET NOT NULL")
-    op.execute("ALTER TABLE deals DROP CONSTRAINT deals_note_check")
-
-
-def downgrade():
-    op.execute("ALTER TABLE deals ALTER COLUMN note DROP NOT NULL")
-    op.execute("ALTER TABLE deals ALTER COLUMN note DROP DEFAULT")
-'''
+def written_by_the_lab(path):
+    """What lab 07's solved notebook writes to `path` in a `%%writefile` cell: for
+    0005, the colleague's revision of the diagnose exercise (the right statements,
+    in one transaction)."""
+    lab, _ = labs.get("lab07")
+    notebook = nbformat.read(ROOT / "notebooks" / "solutions" / lab.notebook, as_version=4)
+    [source] = [cell.source for cell in notebook.cells
+                if cell.cell_type == "code" and cell.source.startswith(f"%%writefile {path}\n")]
+    return source.partition("\n")[2]
 
 
 class Prober(threading.Thread):
@@ -107,7 +92,7 @@ def lab07_at_0004(chain, db_url):
 def test_the_not_null_recipe_lets_the_app_read_and_write_throughout(lab07_at_0004, db_url,
                                                                       version, gives_up):
     if version == "one transaction":
-        (lab07_at_0004 / NOTE).write_text(ONE_TRANSACTION)
+        (lab07_at_0004 / NOTE).write_text(written_by_the_lab(NOTE))
     prober = Prober(db_url)
     prober.start()
     time.sleep(0.3)
@@ -125,26 +110,9 @@ def test_the_not_null_recipe_lets_the_app_read_and_write_throughout(lab07_at_000
     engine.dispose()
 
 
-LEAK_TEST = '''"""what lock_timeout a later revision runs with
-
-Revision ID: 0007
-Revises: 0006
-"""
-from alembic import op
-
-revision = "0007"
-down_revision = "0006"
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
+LEAK_TEST = revision_source("0007", "0006", """\
     op.execute("CREATE TABLE seen AS SELECT current_setting('lock_timeout') AS lock_timeout")
-
-
-def downgrade():
-    op.execute("DROP TABLE seen")
-'''
+""", '    op.execute("DROP TABLE seen")\n', doc="what lock_timeout a later revision runs with")
 
 
 @pytest.mark.parametrize("put_back, seen", [(True, "100ms"), (False, "5s")])

@@ -20,7 +20,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from helpers import assert_one_line_error, flask_in, postgres_only, run_flask
+from helpers import assert_one_line_error, flask_in, postgres_only, revision_source, run_flask
 from labapp import create_app
 from labapp.live import locktrace
 from labapp.runtime import workspace
@@ -37,22 +37,6 @@ app = Flask(__name__)
 app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["TRACE_DATABASE_URL"]
 db.init_app(app)
 Migrate(app, db)
-'''
-REVISION = '''"""revision {rev}"""
-from alembic import op
-import sqlalchemy as sa
-
-revision = "{rev}"
-down_revision = {down!r}
-branch_labels = None
-depends_on = None
-
-
-def downgrade():
-    pass
-
-
-def upgrade():
 '''
 SCHEMA = """
 CREATE TYPE currency AS ENUM ('EUR', 'USD');
@@ -76,8 +60,7 @@ class Project:
         """The next revision, its upgrade() made of `body` (indented lines)."""
         self.revisions += 1
         rev, down = f"{self.revisions:04d}", f"{self.revisions - 1:04d}" if self.revisions > 1 else None
-        (self.folder / "migrations" / "versions" / f"{rev}_x.py").write_text(
-            REVISION.format(rev=rev, down=down) + body)
+        (self.folder / "migrations" / "versions" / f"{rev}_x.py").write_text(revision_source(rev, down, body))
 
     def flask(self, *args):
         return flask_in(self.folder, *args, env={"TRACE_DATABASE_URL": self.url})

@@ -19,6 +19,71 @@ class Wrong:
     hint: str      # a piece of the hint its self-check must print
 
 
+# lab 06: what its revisions hold when an exercise starts, and the review a learner runs
+# on a revision (squawk on its SQL) before applying it
+DANA_SWAP_UPGRADE = """\
+    # swap dealcurrency for a new type that has BTC
+    op.execute("ALTER TYPE dealcurrency RENAME TO _dealcurrency")
+    op.execute("CREATE TYPE dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP', 'BTC')")
+    op.execute("ALTER TABLE deals ALTER COLUMN currency TYPE dealcurrency"
+               " USING currency::text::dealcurrency")
+    op.execute("DROP TYPE _dealcurrency")
+"""
+DANA_SWAP = DANA_SWAP_UPGRADE + """
+
+def downgrade():
+    op.execute("ALTER TYPE dealcurrency RENAME TO _dealcurrency")
+    op.execute("CREATE TYPE dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP')")
+    op.execute("ALTER TABLE deals ALTER COLUMN currency TYPE dealcurrency"
+               " USING currency::text::dealcurrency")
+    op.execute("DROP TYPE _dealcurrency")
+"""
+SQUAWK_THEN_UPGRADE = """\
+!flask db upgrade 0004:0005 --sql > review.sql
+!squawk --reporter gcc review.sql && echo "squawk: no issues"
+!flask db upgrade
+"""
+CAROL_INDEX = """\
+    op.drop_index('ix_contact_events_happened_at', table_name='contact_events',
+                  postgresql_concurrently=True, if_exists=True)
+    op.create_index('ix_contact_events_happened_at', 'contact_events', ['happened_at'],
+                    postgresql_concurrently=True, if_not_exists=True)
+"""
+CAROL_DROP = """\
+def downgrade():
+    op.drop_index('ix_contact_events_happened_at', table_name='contact_events',
+                  postgresql_concurrently=True, if_exists=True)
+"""
+FRANK_COLUMN = '''\
+lab06.edit("models.py", """
+    phone = db.Column(db.String(30))
+""", """
+    phone = db.Column(db.String(30))
+    company = db.Column(db.String(120))
+""")
+'''
+
+# lab 05, Exercise 2: the model that reuses contacteventstatus twice, and its revision
+EVENT_STATUS_CHANGES = '''\
+lab05.edit("models.py", """
+    # the PostgreSQL type `dealcurrency`, shared with Deal.currency
+    currency = db.Column(db.Enum(DealCurrency, name="dealcurrency"), nullable=False)
+""", """
+    # the PostgreSQL type `dealcurrency`, shared with Deal.currency
+    currency = db.Column(db.Enum(DealCurrency, name="dealcurrency"), nullable=False)
+
+
+class EventStatusChange(db.Model):
+    __tablename__ = "event_status_changes"
+    id = db.Column(db.Integer, primary_key=True)
+    event_id = db.Column(db.Integer, db.ForeignKey("contact_events.id"), nullable=False)
+    changed_at = db.Column(db.DateTime, nullable=False)
+    old_status = db.Column(db.Enum(ContactEventStatus, name="contacteventstatus"), nullable=False)
+    new_status = db.Column(db.Enum(ContactEventStatus, name="contacteventstatus"), nullable=False)
+""")
+!flask db migrate -m "add event status changes" --rev-id 0004'''
+
+
 WRONG = {
     "lab01": [
         # Exercise 1: "fixed" by deleting the type's drop: the downgrade works, the type leaks
@@ -429,24 +494,8 @@ lab05.edit(payments, """
 !flask db upgrade
 ''', hint="0003's downgrade() must not drop dealcurrency"),
         # Exercise 2: 0004 generated before env.py imported the package: sa.Enum twice
-        Wrong(2, '''
-lab05.edit("models.py", """
-    # the PostgreSQL type `dealcurrency`, shared with Deal.currency
-    currency = db.Column(db.Enum(DealCurrency, name="dealcurrency"), nullable=False)
-""", """
-    # the PostgreSQL type `dealcurrency`, shared with Deal.currency
-    currency = db.Column(db.Enum(DealCurrency, name="dealcurrency"), nullable=False)
-
-
-class EventStatusChange(db.Model):
-    __tablename__ = "event_status_changes"
-    id = db.Column(db.Integer, primary_key=True)
-    event_id = db.Column(db.Integer, db.ForeignKey("contact_events.id"), nullable=False)
-    changed_at = db.Column(db.DateTime, nullable=False)
-    old_status = db.Column(db.Enum(ContactEventStatus, name="contacteventstatus"), nullable=False)
-    new_status = db.Column(db.Enum(ContactEventStatus, name="contacteventstatus"), nullable=False)
-""")
-!flask db migrate -m "add event status changes" --rev-id 0004
+        Wrong(2, f'''
+{EVENT_STATUS_CHANGES}
 lab05.edit("migrations/env.py", """
 from alembic import context
 """, """
@@ -456,26 +505,10 @@ import alembic_postgresql_enum  # noqa: F401
 !flask db upgrade
 ''', hint="delete the file and migrate again"),
         # Exercise 2: no import in env.py; create_type=False typed into 0004 by hand instead
-        Wrong(2, '''
+        Wrong(2, f'''
 from pathlib import Path
 
-lab05.edit("models.py", """
-    # the PostgreSQL type `dealcurrency`, shared with Deal.currency
-    currency = db.Column(db.Enum(DealCurrency, name="dealcurrency"), nullable=False)
-""", """
-    # the PostgreSQL type `dealcurrency`, shared with Deal.currency
-    currency = db.Column(db.Enum(DealCurrency, name="dealcurrency"), nullable=False)
-
-
-class EventStatusChange(db.Model):
-    __tablename__ = "event_status_changes"
-    id = db.Column(db.Integer, primary_key=True)
-    event_id = db.Column(db.Integer, db.ForeignKey("contact_events.id"), nullable=False)
-    changed_at = db.Column(db.DateTime, nullable=False)
-    old_status = db.Column(db.Enum(ContactEventStatus, name="contacteventstatus"), nullable=False)
-    new_status = db.Column(db.Enum(ContactEventStatus, name="contacteventstatus"), nullable=False)
-""")
-!flask db migrate -m "add event status changes" --rev-id 0004
+{EVENT_STATUS_CHANGES}
 status_changes = Path("migrations/versions/0004_add_event_status_changes.py")
 status_changes.write_text(status_changes.read_text()
     .replace("import sqlalchemy as sa\\n", "import sqlalchemy as sa\\nfrom sqlalchemy.dialects import postgresql\\n")
@@ -534,24 +567,10 @@ lab05.edit(channel_revision, """
 !flask db upgrade
 ''', hint="squawk still flags 0005"),
         # Exercise 1: ADD VALUE inside the upgrade's transaction: squawk has nothing to say
-        Wrong(1, '''
+        Wrong(1, f'''
 btc = "migrations/versions/0005_deal_currency_btc.py"
 lab06.edit(btc, """
-    # swap dealcurrency for a new type that has BTC
-    op.execute("ALTER TYPE dealcurrency RENAME TO _dealcurrency")
-    op.execute("CREATE TYPE dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP', 'BTC')")
-    op.execute("ALTER TABLE deals ALTER COLUMN currency TYPE dealcurrency"
-               " USING currency::text::dealcurrency")
-    op.execute("DROP TYPE _dealcurrency")
-
-
-def downgrade():
-    op.execute("ALTER TYPE dealcurrency RENAME TO _dealcurrency")
-    op.execute("CREATE TYPE dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP')")
-    op.execute("ALTER TABLE deals ALTER COLUMN currency TYPE dealcurrency"
-               " USING currency::text::dealcurrency")
-    op.execute("DROP TYPE _dealcurrency")
-""", """
+{DANA_SWAP}""", """
     op.execute("SET lock_timeout = '2s'")
     op.execute("SET statement_timeout = '5min'")
     op.execute("ALTER TYPE dealcurrency ADD VALUE IF NOT EXISTS 'BTC' AFTER 'GBP'")
@@ -561,29 +580,12 @@ def downgrade():
     # PostgreSQL has no ALTER TYPE ... DROP VALUE: BTC stays in the type.
     pass
 """)
-!flask db upgrade 0004:0005 --sql > review.sql
-!squawk --reporter gcc review.sql && echo "squawk: no issues"
-!flask db upgrade
-''', hint="inside the upgrade's transaction"),
+{SQUAWK_THEN_UPGRADE}''', hint="inside the upgrade's transaction"),
         # Exercise 1: ADD VALUE in the autocommit_block, without IF NOT EXISTS
-        Wrong(1, '''
+        Wrong(1, f'''
 btc = "migrations/versions/0005_deal_currency_btc.py"
 lab06.edit(btc, """
-    # swap dealcurrency for a new type that has BTC
-    op.execute("ALTER TYPE dealcurrency RENAME TO _dealcurrency")
-    op.execute("CREATE TYPE dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP', 'BTC')")
-    op.execute("ALTER TABLE deals ALTER COLUMN currency TYPE dealcurrency"
-               " USING currency::text::dealcurrency")
-    op.execute("DROP TYPE _dealcurrency")
-
-
-def downgrade():
-    op.execute("ALTER TYPE dealcurrency RENAME TO _dealcurrency")
-    op.execute("CREATE TYPE dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP')")
-    op.execute("ALTER TABLE deals ALTER COLUMN currency TYPE dealcurrency"
-               " USING currency::text::dealcurrency")
-    op.execute("DROP TYPE _dealcurrency")
-""", """
+{DANA_SWAP}""", """
     op.execute("SET lock_timeout = '2s'")
     op.execute("SET statement_timeout = '5min'")
     with op.get_context().autocommit_block():
@@ -594,50 +596,24 @@ def downgrade():
     # PostgreSQL has no ALTER TYPE ... DROP VALUE: BTC stays in the type.
     pass
 """)
-!flask db upgrade 0004:0005 --sql > review.sql
-!squawk --reporter gcc review.sql && echo "squawk: no issues"
-!flask db upgrade
-''', hint="write ADD VALUE IF NOT EXISTS"),
+{SQUAWK_THEN_UPGRADE}''', hint="write ADD VALUE IF NOT EXISTS"),
         # Exercise 1: upgrade() made safe, downgrade() left swapping the type back
-        Wrong(1, '''
+        Wrong(1, f'''
 btc = "migrations/versions/0005_deal_currency_btc.py"
 lab06.edit(btc, """
-    # swap dealcurrency for a new type that has BTC
-    op.execute("ALTER TYPE dealcurrency RENAME TO _dealcurrency")
-    op.execute("CREATE TYPE dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP', 'BTC')")
-    op.execute("ALTER TABLE deals ALTER COLUMN currency TYPE dealcurrency"
-               " USING currency::text::dealcurrency")
-    op.execute("DROP TYPE _dealcurrency")
-""", """
+{DANA_SWAP_UPGRADE}""", """
     op.execute("SET lock_timeout = '2s'")
     op.execute("SET statement_timeout = '5min'")
     with op.get_context().autocommit_block():
         op.execute("ALTER TYPE dealcurrency ADD VALUE IF NOT EXISTS 'BTC' AFTER 'GBP'")
 """)
-!flask db upgrade 0004:0005 --sql > review.sql
-!squawk --reporter gcc review.sql && echo "squawk: no issues"
-!flask db upgrade
-''', hint="0005's downgrade() should leave BTC in place"),
+{SQUAWK_THEN_UPGRADE}''', hint="0005's downgrade() should leave BTC in place"),
         # Exercise 1: squawk satisfied, but the timeouts SET for the session and never put
         # back: every later revision of the same upgrade runs with 2 s and 5 min
-        Wrong(1, '''
+        Wrong(1, f'''
 btc = "migrations/versions/0005_deal_currency_btc.py"
 lab06.edit(btc, """
-    # swap dealcurrency for a new type that has BTC
-    op.execute("ALTER TYPE dealcurrency RENAME TO _dealcurrency")
-    op.execute("CREATE TYPE dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP', 'BTC')")
-    op.execute("ALTER TABLE deals ALTER COLUMN currency TYPE dealcurrency"
-               " USING currency::text::dealcurrency")
-    op.execute("DROP TYPE _dealcurrency")
-
-
-def downgrade():
-    op.execute("ALTER TYPE dealcurrency RENAME TO _dealcurrency")
-    op.execute("CREATE TYPE dealcurrency AS ENUM ('USD', 'EUR', 'AED', 'GBP')")
-    op.execute("ALTER TABLE deals ALTER COLUMN currency TYPE dealcurrency"
-               " USING currency::text::dealcurrency")
-    op.execute("DROP TYPE _dealcurrency")
-""", """
+{DANA_SWAP}""", """
     op.execute("SET lock_timeout = '2s'")
     op.execute("SET statement_timeout = '5min'")
     with op.get_context().autocommit_block():
@@ -648,44 +624,30 @@ def downgrade():
     # PostgreSQL has no ALTER TYPE ... DROP VALUE: BTC stays in the type.
     pass
 """)
-!flask db upgrade 0004:0005 --sql > review.sql
-!squawk --reporter gcc review.sql && echo "squawk: no issues"
-!flask db upgrade
-''', hint="Put both back after ADD VALUE"),
+{SQUAWK_THEN_UPGRADE}''', hint="Put both back after ADD VALUE"),
         # Exercise 2: "cannot run inside a transaction block", so CONCURRENTLY taken out:
         # it runs, and the build blocks every write to contact_events
-        Wrong(2, '''
+        Wrong(2, f'''
 !flask db upgrade
 grace = "migrations/versions/0006_index_contact_events_happened_at.py"
 lab06.edit(grace, """
-    op.drop_index('ix_contact_events_happened_at', table_name='contact_events',
-                  postgresql_concurrently=True, if_exists=True)
-    op.create_index('ix_contact_events_happened_at', 'contact_events', ['happened_at'],
-                    postgresql_concurrently=True, if_not_exists=True)
-""", """
+{CAROL_INDEX}""", """
     op.drop_index('ix_contact_events_happened_at', table_name='contact_events', if_exists=True)
     op.create_index('ix_contact_events_happened_at', 'contact_events', ['happened_at'],
                     if_not_exists=True)
 """)
 lab06.edit(grace, """
-def downgrade():
-    op.drop_index('ix_contact_events_happened_at', table_name='contact_events',
-                  postgresql_concurrently=True, if_exists=True)
-""", """
+{CAROL_DROP}""", """
 def downgrade():
     op.drop_index('ix_contact_events_happened_at', table_name='contact_events', if_exists=True)
 """)
 !flask db upgrade
 ''', hint="keep CONCURRENTLY"),
         # Exercise 2: upgrade() fixed, downgrade() left in the transaction
-        Wrong(2, '''
+        Wrong(2, f'''
 grace = "migrations/versions/0006_index_contact_events_happened_at.py"
 lab06.edit(grace, """
-    op.drop_index('ix_contact_events_happened_at', table_name='contact_events',
-                  postgresql_concurrently=True, if_exists=True)
-    op.create_index('ix_contact_events_happened_at', 'contact_events', ['happened_at'],
-                    postgresql_concurrently=True, if_not_exists=True)
-""", """
+{CAROL_INDEX}""", """
     with op.get_context().autocommit_block():
         op.drop_index('ix_contact_events_happened_at', table_name='contact_events',
                       postgresql_concurrently=True, if_exists=True)
@@ -696,23 +658,16 @@ lab06.edit(grace, """
 ''', hint="0006's downgrade() runs DROP INDEX CONCURRENTLY inside the transaction too"),
         # Exercise 2: the drop that the error line names deleted, the build put in the block:
         # valid today, and a retry after a failed build keeps the INVALID index
-        Wrong(2, '''
+        Wrong(2, f'''
 grace = "migrations/versions/0006_index_contact_events_happened_at.py"
 lab06.edit(grace, """
-    op.drop_index('ix_contact_events_happened_at', table_name='contact_events',
-                  postgresql_concurrently=True, if_exists=True)
-    op.create_index('ix_contact_events_happened_at', 'contact_events', ['happened_at'],
-                    postgresql_concurrently=True, if_not_exists=True)
-""", """
+{CAROL_INDEX}""", """
     with op.get_context().autocommit_block():
         op.create_index('ix_contact_events_happened_at', 'contact_events', ['happened_at'],
                         postgresql_concurrently=True, if_not_exists=True)
 """)
 lab06.edit(grace, """
-def downgrade():
-    op.drop_index('ix_contact_events_happened_at', table_name='contact_events',
-                  postgresql_concurrently=True, if_exists=True)
-""", """
+{CAROL_DROP}""", """
 def downgrade():
     with op.get_context().autocommit_block():
         op.drop_index('ix_contact_events_happened_at', table_name='contact_events',
@@ -721,24 +676,12 @@ def downgrade():
 !flask db upgrade
 ''', hint="keep 0006's drop_index before create_index"),
         # Exercise 3: the merge revision written, never applied
-        Wrong(3, '''
-lab06.edit("models.py", """
-    phone = db.Column(db.String(30))
-""", """
-    phone = db.Column(db.String(30))
-    company = db.Column(db.String(120))
-""")
-!flask db merge heads -m "merge frank" --rev-id 0007
+        Wrong(3, f'''
+{FRANK_COLUMN}!flask db merge heads -m "merge frank" --rev-id 0007
 ''', hint="run `flask db upgrade`"),
         # Exercise 3: both heads applied with `upgrade heads`, the fork left in migrations/
-        Wrong(3, '''
-lab06.edit("models.py", """
-    phone = db.Column(db.String(30))
-""", """
-    phone = db.Column(db.String(30))
-    company = db.Column(db.String(120))
-""")
-!flask db upgrade heads
+        Wrong(3, f'''
+{FRANK_COLUMN}!flask db upgrade heads
 ''', hint="migrations/ has 2 heads"),
         # Exercise 3: one head again and applied, models.py never given the column
         Wrong(3, '''
