@@ -113,6 +113,18 @@ def count_rows(url, table):
     return rows(url, f"SELECT count(*) FROM {table}")[0][0]
 
 
+def alembic_versions(url):
+    """The revisions alembic_version holds (one per head)."""
+    return [version for (version,) in rows(url, "SELECT version_num FROM alembic_version")]
+
+
+def column_names(url, table):
+    """The columns of a table of the public schema, in their order."""
+    return [name for (name,) in rows(url, "SELECT column_name FROM information_schema.columns"
+                                          " WHERE table_schema = 'public' AND table_name = :t"
+                                          " ORDER BY ordinal_position", t=table)]
+
+
 def enum_labels(url, type_name="dealcurrency", schema="public"):
     """The labels of an enum type, in their order."""
     return [label for (label,) in rows(

@@ -7,7 +7,8 @@ Each test runs `flask db upgrade` as a learner does, in a workspace at revision
 """
 import pytest
 
-from helpers import assert_one_line_error, count_rows, enum_labels, flask_in, postgres_only, revision_source, rows
+from helpers import (alembic_versions, assert_one_line_error, column_names, count_rows, enum_labels, flask_in,
+                     postgres_only, revision_source, rows)
 from labapp.commands import outcome
 from labapp.runtime import labs, workspace
 
@@ -37,23 +38,14 @@ def write(folder, rev, down, body):
     (folder / "migrations" / "versions" / f"{rev}_x.py").write_text(revision_source(rev, down, body))
 
 
-def version(url):
-    return [v for (v,) in rows(url, "SELECT version_num FROM alembic_version")]
-
-
-def columns(url, table="contacts"):
-    return [c for (c,) in rows(url, "SELECT column_name FROM information_schema.columns "
-                                    "WHERE table_name = :t ORDER BY ordinal_position", t=table)]
-
-
 def test_a_plain_failure_applied_nothing(project, db_url):
     write(project, "0002", "0001", ADD_PHONE)
     write(project, "0003", "0002", FAIL)
     proc = flask_in(project, "db", "upgrade")
     assert_one_line_error(proc, "DuplicateTable", 'relation "contacts" already exists',
                           "Nothing was applied; the database is still at 0001.")
-    assert version(db_url) == ["0001"]
-    assert "phone" not in columns(db_url)  # 0002's work went with the transaction
+    assert alembic_versions(db_url) == ["0001"]
+    assert "phone" not in column_names(db_url, "contacts")  # 0002's work went with the transaction
     assert count_rows(db_url, "contacts") == 6
 
 
@@ -67,8 +59,8 @@ def test_work_before_an_autocommit_block_stays_committed(project, db_url):
         proc, "DuplicateTable",
         "0002 was committed before the failure (autocommit_block; it also committed: "
         "ALTER TYPE dealcurrency ADD VALUE 'BTC'); the database is now at 0002.")
-    assert version(db_url) == ["0002"]
-    assert "phone" in columns(db_url)
+    assert alembic_versions(db_url) == ["0002"]
+    assert "phone" in column_names(db_url, "contacts")
     assert enum_labels(db_url)[-1] == "BTC"
 
 
@@ -81,7 +73,7 @@ def test_a_revision_committed_before_the_failing_one_autocommit_block(project, d
     proc = flask_in(project, "db", "upgrade")
     assert "Error: DuplicateTable" in proc.output
     assert "0002 was committed before the failure (autocommit_block" in proc.output
-    assert version(db_url) == ["0002"]
+    assert alembic_versions(db_url) == ["0002"]
     assert rows(db_url, "SELECT DISTINCT phone FROM contacts") == [("555",)]  # 0003's UPDATE undone
 
 
@@ -97,7 +89,7 @@ def test_transaction_per_migration_commits_each_revision(project, db_url):
     proc = flask_in(project, "db", "upgrade")
     assert_one_line_error(proc, "0002 was committed before the failure "
                                 "(transaction_per_migration); the database is now at 0002.")
-    assert version(db_url) == ["0002"] and "phone" in columns(db_url)
+    assert alembic_versions(db_url) == ["0002"] and "phone" in column_names(db_url, "contacts")
 
 
 def test_an_autocommit_block_in_the_failing_revision_alone(project, db_url):
@@ -108,7 +100,7 @@ def test_an_autocommit_block_in_the_failing_revision_alone(project, db_url):
     assert_one_line_error(proc, "Nothing was applied; the database is still at 0001 "
                                 "(but its autocommit_block committed: "
                                 "ALTER TYPE dealcurrency ADD VALUE 'BTC').")
-    assert version(db_url) == ["0001"] and enum_labels(db_url)[-1] == "BTC"
+    assert alembic_versions(db_url) == ["0001"] and enum_labels(db_url)[-1] == "BTC"
 
 
 def test_work_before_the_block_in_the_failing_revision_is_named(project, db_url):
@@ -120,7 +112,7 @@ def test_work_before_the_block_in_the_failing_revision_is_named(project, db_url)
                                 "(but its autocommit_block committed: "
                                 "ALTER TABLE contacts ADD COLUMN phone VARCHAR(30); "
                                 "UPDATE contacts SET phone = '555' and 1 more).")
-    assert version(db_url) == ["0001"] and "phone" in columns(db_url)
+    assert alembic_versions(db_url) == ["0001"] and "phone" in column_names(db_url, "contacts")
     assert enum_labels(db_url)[-1] == "BTC"
 
 
@@ -135,7 +127,7 @@ def test_a_statement_that_fails_in_the_block_is_not_called_committed(project, db
                           "the database is now at 0002; the failed statement ran in an "
                           "autocommit_block, outside any transaction: nothing rolled back "
                           "what it left.")
-    assert version(db_url) == ["0002"] and "phone" in columns(db_url)
+    assert alembic_versions(db_url) == ["0002"] and "phone" in column_names(db_url, "contacts")
 
 
 def test_a_failed_downgrade_undid_nothing(project, db_url):
@@ -149,7 +141,7 @@ def test_a_failed_downgrade_undid_nothing(project, db_url):
     proc = flask_in(project, "db", "downgrade")
     assert_one_line_error(proc, "UndefinedTable",
                           "Nothing was undone; the database is still at 0002.")
-    assert version(db_url) == ["0002"] and "phone" in columns(db_url)
+    assert alembic_versions(db_url) == ["0002"] and "phone" in column_names(db_url, "contacts")
 
 
 @pytest.mark.parametrize("before, after, seen, expected", [

@@ -11,7 +11,7 @@ wrote it (made safe both ways by the exercises). The tests drive it with
 import pytest
 import sqlalchemy as sa
 
-from helpers import enum_labels, flask_in, postgres_only, rows
+from helpers import alembic_versions, column_names, enum_labels, flask_in, postgres_only, rows
 from labapp.live import observatory
 from labapp.runtime import labs, workspace
 from tools import scenarios
@@ -33,21 +33,12 @@ def failure(folder, *args):
     return line
 
 
-def version(url):
-    return rows(url, "SELECT version_num FROM alembic_version")
-
-
 def snapshot(url):
     """Every row of contacts and deals, currencies as text: equal means no row changed."""
-    preferred = "preferred_currency::text" if "preferred_currency" in columns(url, "contacts") \
+    preferred = "preferred_currency::text" if "preferred_currency" in column_names(url, "contacts") \
         else "NULL"
     return (rows(url, f"SELECT id, name, email, {preferred} FROM contacts ORDER BY id"),
             rows(url, "SELECT id, contact_id, title, amount, currency::text FROM deals ORDER BY id"))
-
-
-def columns(url, table):
-    return [c for (c,) in rows(url, "SELECT column_name FROM information_schema.columns"
-                                    " WHERE table_schema = 'public' AND table_name = :t", t=table)]
 
 
 def filenode(url, table):
@@ -167,13 +158,13 @@ def test_lab04_chain_keeps_every_row_up_and_down(db_url, chain):
     refused = flask_in(ws, "db", "downgrade")
     assert refused.returncode == 1
     assert "1 row(s) of deals.currency hold a currency that revision 0003 does not know" in refused.output
-    assert version(db_url) == [("0004",)] and enum_labels(db_url) == OLD + ["BTC", "JPY"]
+    assert alembic_versions(db_url) == ["0004"] and enum_labels(db_url) == OLD + ["BTC", "JPY"]
     with_jpy = snapshot(db_url)
 
     # 0005 (RENAME VALUE), 0006 and 0007 (ADD VALUE in autocommit blocks), in ONE upgrade
     deals_file = filenode(db_url, "deals")
     flask_in(ws, "db", "upgrade", check=True)
-    assert version(db_url) == [("0007",)] and enum_labels(db_url) == HEAD
+    assert alembic_versions(db_url) == ["0007"] and enum_labels(db_url) == HEAD
     assert rows(db_url, "SELECT currency::text FROM deals WHERE title = 'Bitcoin pilot'") == [("XBT",)]
     assert filenode(db_url, "deals") == deals_file, "ADD VALUE / RENAME VALUE rewrote deals"
     assert "No new upgrade operations detected" in flask_in(ws, "db", "check", check=True).output
@@ -187,7 +178,7 @@ def test_lab04_chain_keeps_every_row_up_and_down(db_url, chain):
 
     rows(db_url, "DELETE FROM deals WHERE id = :id", id=jpy_deal)
     flask_in(ws, "db", "downgrade", check=True)  # 0004 -> 0003: the swap back (CHF goes with it)
-    assert version(db_url) == [("0003",)] and enum_labels(db_url) == OLD + ["BTC"]
+    assert alembic_versions(db_url) == ["0003"] and enum_labels(db_url) == OLD + ["BTC"]
     assert snapshot(db_url) == before and partial_index(db_url) == [(PARTIAL_INDEX,)]
     assert currency_columns(db_url)[1][3] == "'USD'::dealcurrency"
 
@@ -206,13 +197,13 @@ def test_an_autocommit_block_commits_the_revisions_before_it(db_url, chain):
     line = failure(ws, "db", "upgrade")
     assert 'DuplicateObject: enum label "CHF" already exists' in line
     assert "0005 was committed before the failure (autocommit_block); the database is now at 0005" in line
-    assert version(db_url) == [("0005",)]
+    assert alembic_versions(db_url) == ["0005"]
     assert enum_labels(db_url) == OLD + ["XBT", "JPY", "CHF"]  # 0005's rename is in
     assert "the database is still at 0005" in failure(ws, "db", "upgrade")  # a re-run: the same
 
     chf.write_text(safe)
     flask_in(ws, "db", "upgrade", check=True)
-    assert version(db_url) == [("0007",)] and enum_labels(db_url) == HEAD
+    assert alembic_versions(db_url) == ["0007"] and enum_labels(db_url) == HEAD
 
 
 def test_the_generated_downgrade_of_a_new_label_forgets_the_partial_index(db_url, chain):
