@@ -133,7 +133,8 @@ class Report:
 
     def plot(self, title="", trace=None, path=None):
         """Every request on a timeline, and the marks and `trace`'s locks in lanes below
-        (labapp.timeline). Shown inline, or saved as PNG to `path`."""
+        (labapp.timeline; `trace`: a Trace, a saved one's path, or a list of them, one per
+        migration). Shown inline, or saved as PNG to `path`."""
         from labapp import timeline
 
         timeline.plot(self, title, trace, path)
