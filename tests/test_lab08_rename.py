@@ -216,7 +216,7 @@ def test_the_way_back_creates_the_trigger_before_its_backfill(chain, db_url):
     contract.write_text(source.replace(TRIGGER_FIRST, TRIGGER_LAST))
     with v2_inserting(db_url) as v2:
         flask(ws, "db", "downgrade", "0003")
-    assert v2.failed and all("deals_title_not_null" in message for message in v2.failed), v2.failed
+    assert v2.failed and all("deals_title_check" in message for message in v2.failed), v2.failed
 
 
 def test_the_contract_runs_again_over_its_own_work_both_ways(chain, db_url):

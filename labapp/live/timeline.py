@@ -126,8 +126,6 @@ def plot(report, title="", trace=None, path=None):
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
-    if trace is not None and not isinstance(trace, Trace):
-        trace = load(trace)
     rows = lanes(report, trace)
     heights = [3] + ([max(0.8, LANE * len(rows) + 0.3)] if rows else [])
     fig, axes = plt.subplots(len(heights), 1, figsize=(9, sum(heights) + 0.9), sharex=True,
