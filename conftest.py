@@ -1,9 +1,16 @@
 """pytest anywhere in the kit (`pytest notebooks/01-First-Migration.ipynb` too):
 nbval compares the notebooks under tests/sanitize.cfg with this clone's exact
-paths filled in (tools/sanitize.py). The suite's fixtures: tests/conftest.py."""
+paths filled in (tools/sanitize.py). The suite's fixtures: tests/conftest.py.
+
+A lab's learner copy is built from its solved copy (tools/build_labs.py), and
+`make test` checks that it is exactly that, hints included
+(tests/test_exercises.py); running it under nbval is marked `learner_copy`,
+which `make test` leaves to CI (CI=true): half the notebooks' time."""
 import os
 import tempfile
 from pathlib import Path
+
+import pytest
 
 from tools import sanitize
 
@@ -21,3 +28,10 @@ def pytest_unconfigure(config):
     filled = getattr(config, "_labapp_sanitize_file", None)
     if filled:
         os.unlink(filled)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = Path(str(item.fspath))
+        if path.suffix == ".ipynb" and (path.parent / "solutions" / path.name).exists():
+            item.add_marker(pytest.mark.learner_copy)

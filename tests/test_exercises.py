@@ -63,6 +63,10 @@ def test_learner_copy_matches_its_solution(solution):
         else:
             assert c.source == s.source
     assert exercises >= 2, "every lab has at least two exercises"
+    # built by running it top to bottom in a fresh kernel (make test runs it under nbval
+    # only with CI=true): every code cell has its outputs, in order
+    counts = [c.execution_count for c in copy if c.cell_type == "code"]
+    assert counts == list(range(1, len(counts) + 1)), f"run: python tools/build_labs.py {solution.name}"
 
 
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.name)

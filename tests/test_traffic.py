@@ -7,7 +7,7 @@ import pytest
 from helpers import SAMPLE, postgres_only
 from labapp import db
 from labapp.crm import data
-from labapp.live import appserver, traffic
+from labapp.live import appserver, locktrace, timeline, traffic
 from labapp.runtime import labs, workspace
 from labapp.errors import LabError
 
@@ -60,4 +60,36 @@ def test_requests_to_the_live_app_are_recorded_with_their_status_and_marks(tmp_p
     assert report.mark("nothing")[0] == pytest.approx(0, abs=1)
     assert set(report.summary()) == {"requests", "failures", "p50_ms", "p99_ms", "max_ms"}
     report.plot("test", path=tmp_path / "timeline.png")
+    assert (tmp_path / "timeline.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_timeline_shows_each_releases_failures_and_each_traces_statements(tmp_path):
+    """Failed requests keep their release's colour and name ("v2 failed"), so who
+    failed when reads at a glance; a list of saved traces (one per migration) gives
+    a lane per statement of each, named after its file."""
+    report = traffic.Report([traffic.Request(0.1, 0.01, 500, "u", "v2", "/api/deals"),
+                             traffic.Request(0.2, 0.01, 200, "u", "v1", "/api/deals"),
+                             traffic.Request(0.3, 0.01, 0, "u", "v1", "/api/deals"),
+                             traffic.Request(0.4, 0.01, 200, "u", "v2", traffic.HEALTH)],
+                            seconds=1, t0=100.0)
+    sets = {label: (marker, colour) for label, marker, _, colour, _ in timeline.point_sets(report)}
+    assert list(sets) == ["v1", "v1 failed", "v2 health check", "v2 failed"]
+    assert sets["v1"][1] == sets["v1 failed"][1] != sets["v2 failed"][1] == sets["v2 health check"][1]
+    assert sets["v1 failed"][0] == sets["v2 failed"][0] == "x"
+
+    def saved(name, sql):
+        step = locktrace.Step(0, sql, 100.2, 100.3, transaction=0,
+                              locks=[locktrace.Lock("table", "deals", "ACCESS EXCLUSIVE", 100.2, 100.4)])
+        trace = locktrace.Trace("upgrade head", 100.1, 100.5, steps=[step],
+                                transactions=[locktrace.Transaction(0, 100.2, 100.4, "COMMIT")])
+        trace.save(tmp_path / name)
+        return tmp_path / name
+
+    first = saved("0002.json", "ALTER TABLE deals ADD COLUMN name VARCHAR(200)")
+    second = saved("0004.json", "ALTER TABLE deals DROP COLUMN title")
+    assert [label for label, _, _ in timeline.lanes(report, first)] == [
+        "#1 ALTER TABLE deals ADD COLUMN name VARCHAR(200)"]
+    assert [label for label, _, _ in timeline.lanes(report, [first, second])] == [
+        "0002 #1 ALTER TABLE deals ADD COLUMN name VARCHAR…", "0004 #1 ALTER TABLE deals DROP COLUMN title"]
+    report.plot("two migrations", trace=[first, second], path=tmp_path / "timeline.png")
     assert (tmp_path / "timeline.png").read_bytes()[:4] == b"\x89PNG"

@@ -803,4 +803,33 @@ with traffic.Load(v2, mix=traffic.sales("GBP")) as load:
 sgd_run = load.report
 ''', hint="a request failed"),
     ],
+    "lab08": [
+        # Exercise 1: v2's code calls it `name`, so the learner sends `name`: the API's
+        # field is still `title`, v2 answers 400, and no deal comes from v2
+        Wrong(1, '''
+deal = {"contact_id": 1, "amount": "10.00", "currency": "EUR"}
+v1.post("/api/deals", {**deal, "title": "From v1"})
+v2.post("/api/deals", {**deal, "name": "From v2"})
+''', hint="create a deal titled 'From v2' through v2"),
+        # Exercise 2: the contract again, v1 still in the balancer and serving
+        Wrong(2, '''
+with traffic.Load(v1, v2, mix=traffic.sales("USD")) as load:
+    with load.mark("contract"):
+        !flask db upgrade
+    load.wait(0.5)
+contract_run = load.report
+''', hint="stop v1 before the contract"),
+        # Exercise 3: the attribute renamed with its column, and autogenerate's revision
+        # written: it would drop contact_events.title and add an empty subject
+        Wrong(3, '''
+lab08.edit("models.py", """
+    title = db.Column(db.String(200), nullable=False)
+    happened_at = db.Column(db.DateTime, nullable=False)
+""", """
+    subject = db.Column(db.String(200), nullable=False)
+    happened_at = db.Column(db.DateTime, nullable=False)
+""")
+!flask db migrate -m "event subject" --rev-id 0005
+''', hint="keep the column's name"),
+    ],
 }

@@ -1,12 +1,15 @@
 """What the app's users felt and what the migration held, on one timeline.
 
     report.plot("an instant ALTER behind a long report", trace="traces/0003.json")
+    report.plot("the whole sequence", trace=["traces/0002.json", "traces/0004.json"])
 
 Top: every request (x: when it started, y: how long it took), coloured by the
-release that served it; a failed request is a cross, a health check a
+release it was sent to; a failed request is a cross in its release's colour
+(so "v2 failed before, v1 after" reads at a glance), a health check a
 diamond. Below, one lane per marked span (`load.mark(...)`) and one per
 statement of the migration's lock trace that took a lock or waited for one
-(labapp.live.locktrace; repeats of one statement share a lane): a thin bar while
+(labapp.live.locktrace; repeats of one statement share a lane), or of each
+trace in a list (one per migration, each lane named after its file): a thin bar while
 the statement ran, a thick one while a lock it took was held (red: the app's
 reads and writes wait; orange: its writes wait; grey: neither), a hatched one
 while it waited for a lock, with a triangle where the wait began. Both share
@@ -15,6 +18,7 @@ every plot (1 ms to 15 s), so two plots of a lab compare at a glance. The
 title says how bad the stall was.
 """
 import re
+from pathlib import Path
 
 from labapp.live.locktrace import Trace, load
 
@@ -23,6 +27,7 @@ LOCK_COLOURS = {2: "tab:red", 1: "tab:orange", 0: "0.6"}  # by how many of reads
 Y_LIMITS = (1, 15_000)  # ms: every plot of every lab
 SLOW = 1.0  # seconds: a request this slow counts as stalled in the title
 LANE = 0.32  # inches per lane
+LABEL = 50  # characters of a lane's label, at most
 
 
 def stall_line(report):
@@ -37,12 +42,45 @@ def stall_line(report):
     return ", ".join(parts)
 
 
+def point_sets(report):
+    """[(legend label, marker, size, colour, requests)]: the top panel's points, by
+    release (its colour), answered (dots; a health check: diamonds) or failed (crosses)."""
+    found = []
+    releases = sorted({r.release for r in report.requests})
+    for colour, release in zip(RELEASE_COLOURS * 3, releases, strict=False):
+        for health, failed, marker, size in ((False, False, "o", 7), (True, False, "D", 12),
+                                             (None, True, "x", 28)):
+            shown = [r for r in report.requests if r.release == release and r.failed == failed
+                     and (health is None or r.health == health)]
+            if shown:
+                label = f"{release}{' health check' if health else ''}{' failed' if failed else ''}"
+                found.append((label, marker, size, colour, shown))
+    return found
+
+
+def traces(trace):
+    """[(name, Trace)] of what `plot` was given: None, a Trace or a saved trace's path,
+    or a list of them (several migrations: each lane's name starts with its file's)."""
+    if trace is None:
+        return []
+    several = isinstance(trace, (list, tuple))
+    found = []
+    for one in trace if several else [trace]:
+        name = "" if isinstance(one, Trace) else Path(one).stem
+        found.append((name if several else "", one if isinstance(one, Trace) else load(one)))
+    return found
+
+
 def lanes(report, trace):
     """[(label, [(start ms, end ms, style)], wait starts in ms)], top to bottom."""
     found = [(label, [(start * 1000, end * 1000, "mark")], []) for label, start, end in report.marks]
-    if trace is None:
-        return found
-    origin = report.t0
+    for name, one in traces(trace):
+        found += _trace_lanes(report.t0, one, f"{name} " if name else "")
+    return found
+
+
+def _trace_lanes(origin, trace, prefix):
+    found = []
     waited = {w.step for w in trace.waits}
     shown = [s for s in trace.shown() if s.locks or s.index in waited]  # SET and the like: no lane
     groups = []
@@ -67,8 +105,8 @@ def lanes(report, trace):
             bars += [((w.start - origin) * 1000, (w.end - origin) * 1000, "waited") for w in waits]
             wait_starts += [(w.start - origin) * 1000 for w in waits]
         suffix = f" (×{len(group)})" if len(group) > 1 else ""
-        text = f"#{number} {group[0].label}"
-        label = (text if len(text) + len(suffix) <= 42 else text[:41 - len(suffix)] + "…") + suffix
+        text = f"{prefix}#{number} {group[0].label}"
+        label = (text if len(text) + len(suffix) <= LABEL else text[:LABEL - 1 - len(suffix)] + "…") + suffix
         found.append((label, bars, wait_starts))
     return found
 
@@ -82,33 +120,20 @@ def _same_lane(one, other):
 
 
 def plot(report, title="", trace=None, path=None):
-    """Draw `report` (labapp.live.traffic.Report), with `trace` (a Trace or the path of a
-    saved one) below it; shown inline, or saved as PNG to `path`."""
+    """Draw `report` (labapp.live.traffic.Report), with `trace` (a Trace, the path of a
+    saved one, or a list of them) below it; shown inline, or saved as PNG to `path`."""
     # matplotlib takes a second to import: only when a cell plots
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
-    if trace is not None and not isinstance(trace, Trace):
-        trace = load(trace)
     rows = lanes(report, trace)
     heights = [3] + ([max(0.8, LANE * len(rows) + 0.3)] if rows else [])
     fig, axes = plt.subplots(len(heights), 1, figsize=(9, sum(heights) + 0.9), sharex=True,
                              gridspec_kw={"height_ratios": heights}, squeeze=False)
     top = axes[0][0]
-    releases = sorted({r.release for r in report.requests})
-    for colour, release in zip(RELEASE_COLOURS * 3, releases, strict=False):
-        for health, marker, size in ((False, "o", 7), (True, "D", 12)):
-            shown = [r for r in report.requests if r.release == release and not r.failed
-                     and r.health == health]
-            if shown:
-                top.scatter([r.start * 1000 for r in shown], [max(r.latency * 1000, Y_LIMITS[0]) for r in shown],
-                            s=size, marker=marker, color=colour, alpha=0.8,
-                            label=f"{release}{' health check' if health else ''}")
-    for colour, release in zip(RELEASE_COLOURS * 3, releases, strict=False):
-        failed = [r for r in report.requests if r.release == release and r.failed]
-        if failed:
-            top.scatter([r.start * 1000 for r in failed], [max(r.latency * 1000, Y_LIMITS[0]) for r in failed],
-                        s=26, marker="x", color=colour, linewidths=1.5, label=f"{release} failed")
+    for label, marker, size, colour, shown in point_sets(report):
+        top.scatter([r.start * 1000 for r in shown], [max(r.latency * 1000, Y_LIMITS[0]) for r in shown],
+                    s=size, marker=marker, color=colour, alpha=0.8, label=label)
     plain = FuncFormatter(lambda value, _: f"{value:g}")
     top.set_yscale("log")
     top.set_ylim(*Y_LIMITS)

@@ -141,7 +141,8 @@ class Report:
 
     def plot(self, title="", trace=None, path=None):
         """Every request on a timeline, and the marks and `trace`'s locks in lanes below
-        (labapp.live.timeline). Shown inline, or saved as PNG to `path`."""
+        (labapp.live.timeline; `trace`: a Trace, a saved one's path, or a list of them,
+        one per migration). Shown inline, or saved as PNG to `path`."""
         timeline.plot(self, title, trace, path)
 
 

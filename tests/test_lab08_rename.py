@@ -1,0 +1,265 @@
+"""Lab 08's rename: the claims its prose makes about its migrations, on the real
+server, with its own revisions (tests/chains/lab08.patch).
+
+* The backfill walks the primary key: each row is read about once. The loop the
+  lab used to ship, `WHERE id IN (SELECT id ... WHERE name IS NULL LIMIT n)`,
+  reads the rows it has already filled again on every batch (quadratic).
+* Shipped with the expand in one `flask db upgrade`, the backfill's
+  `autocommit_block()` still ends the expand's transaction (and its lock) first.
+* `SET NOT NULL` after a validated `CHECK (col IS NOT NULL)` skips its own scan
+  (PostgreSQL says so at DEBUG1); without the check it reads the table. The
+  shorter `NOT NULL ... NOT VALID` exists from PostgreSQL 18 only.
+* The contract's way back creates the trigger (and the check) before its
+  backfill: under a release's inserts, every deal gets its title. In the other
+  order, the inserts between the backfill and the trigger fail.
+* Run again over its own work (env.py's retry after a lock timeout), the
+  contract finds each step done, both ways.
+* `lock_timeout` is set for the session, so it holds in the backfill's committed
+  batches too; env.py retries the revision from its start, and the batches that
+  committed before the timeout are done already.
+"""
+import contextlib
+import subprocess
+import threading
+import time
+import types
+
+import pytest
+import sqlalchemy as sa
+
+from conftest import BIN, postgres_only, rows, run_flask
+from labapp.live import locktrace
+from labapp.server import database
+
+pytestmark = [postgres_only,
+              pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")]
+
+DEALS = 20_000
+BATCH = 1_000
+VERSIONS = "migrations/versions"
+KEYSET = "UPDATE deals SET name = title WHERE id > :last AND id <= :last + :n AND name IS NULL"
+OLD = ("UPDATE deals SET name = title WHERE id IN"
+       " (SELECT id FROM deals WHERE name IS NULL ORDER BY id LIMIT :n)")
+
+
+def flask(folder, *args):
+    proc = run_flask(*args, cwd=folder, app=None)
+    assert proc.returncode == 0, proc.output
+    return proc
+
+
+def with_deals(ws, url, revision):
+    """The chain at `revision`, with the sample rows and DEALS more deals from before it."""
+    flask(ws, "db", "upgrade", "0001")
+    flask(ws, "loaddata")
+    rows(url, "INSERT INTO deals (contact_id, title, amount, currency)"
+              " SELECT 1 + i % 6, 'Deal ' || i, i, 'USD' FROM generate_series(1, :n) i", n=DEALS)
+    flask(ws, "db", "upgrade", revision)
+    return ws
+
+
+def rows_read(plan):
+    """Rows the scans of `deals` in an EXPLAIN (ANALYZE, FORMAT JSON) plan read:
+    those they returned and those their filter threw away, times their loops."""
+    found = 0
+    if plan.get("Relation Name") == "deals" and plan["Node Type"] != "Bitmap Index Scan":
+        kept = plan["Actual Rows"] + plan.get("Rows Removed by Filter", 0) \
+            + plan.get("Rows Removed by Index Recheck", 0)
+        found += kept * plan["Actual Loops"]
+    return found + sum(rows_read(child) for child in plan.get("Plans", []))
+
+
+def backfill_reads(conn, statement):
+    """Run `statement` batch after batch (each committed) until no name is left
+    NULL; how many rows its scans of deals read in all."""
+    total, last = 0, 0
+    while conn.execute(sa.text("SELECT count(*) FROM deals WHERE name IS NULL")).scalar():
+        plan = conn.execute(sa.text(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}"),
+                            {"last": last, "n": BATCH}).scalar()[0]["Plan"]
+        total += rows_read(plan)
+        last += BATCH
+    return total
+
+
+def test_the_keyset_backfill_reads_each_row_once_the_old_one_its_filled_rows_again(chain, db_url):
+    ws = with_deals(chain("lab08"), db_url, "0002")
+    revision = (ws / VERSIONS / "0003_backfill_deal_name.py").read_text()
+    assert KEYSET.partition(" WHERE")[2] in revision and "IN (SELECT" not in revision, revision
+    engine = database.quick_engine(db_url).execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SET max_parallel_workers_per_gather = 0"))  # one scan, one count
+            conn.execute(sa.text("ANALYZE deals"))
+            keyset = backfill_reads(conn, KEYSET)
+            conn.execute(sa.text("ALTER TABLE deals DISABLE TRIGGER deals_title_name_sync"))
+            conn.execute(sa.text("UPDATE deals SET name = NULL"))
+            conn.execute(sa.text("ALTER TABLE deals ENABLE TRIGGER deals_title_name_sync"))
+            conn.execute(sa.text("VACUUM ANALYZE deals"))
+            old = backfill_reads(conn, OLD)
+    finally:
+        engine.dispose()
+    total = DEALS + 10
+    assert keyset <= total * 1.05, keyset
+    # batch k steps over the k - 1 batches it filled before: about total² / (2 BATCH) in all
+    assert old >= total * total / (2 * BATCH), (old, keyset)
+
+
+@contextlib.contextmanager
+def debug_notices(url):
+    """A raw autocommit connection that collects the server's DEBUG1 messages."""
+    engine = database.quick_engine(url)
+    connection = engine.raw_connection()
+    try:
+        connection.dbapi_connection.autocommit = True
+        cursor = connection.cursor()
+        cursor.execute("SET client_min_messages = debug1")
+        yield cursor, connection.dbapi_connection.notices
+    finally:
+        connection.close()
+        engine.dispose()
+
+
+def test_set_not_null_skips_its_scan_after_a_validated_check(db_url):
+    with debug_notices(db_url) as (cursor, notices):
+        cursor.execute("CREATE TABLE t (id int PRIMARY KEY, x text);"
+                       "INSERT INTO t SELECT i, 'x' FROM generate_series(1, 1000) i")
+        notices.clear()
+        cursor.execute("ALTER TABLE t ALTER COLUMN x SET NOT NULL")
+        assert any('verifying table "t"' in n for n in notices), notices
+        cursor.execute("ALTER TABLE t ALTER COLUMN x DROP NOT NULL")
+        cursor.execute("ALTER TABLE t ADD CONSTRAINT t_x_not_null CHECK (x IS NOT NULL) NOT VALID")
+        cursor.execute("ALTER TABLE t VALIDATE CONSTRAINT t_x_not_null")
+        notices.clear()
+        cursor.execute("ALTER TABLE t ALTER COLUMN x SET NOT NULL")
+        assert any("sufficient to prove that it does not contain nulls" in n for n in notices), notices
+        assert not any("verifying table" in n for n in notices), notices
+
+
+def test_postgresql_18_has_not_null_not_valid_and_15_has_not(db_url):
+    """Why the lab uses CHECK (col IS NOT NULL) NOT VALID: the shorter form is PostgreSQL 18's."""
+    with debug_notices(db_url) as (cursor, _):
+        cursor.execute("SHOW server_version_num")
+        version = int(cursor.fetchone()[0])
+        cursor.execute("CREATE TABLE t (x text)")
+        try:
+            cursor.execute("ALTER TABLE t ADD CONSTRAINT t_x_not_null NOT NULL x NOT VALID")
+            accepted = True
+        except Exception as exc:  # psycopg2's SyntaxError on 15
+            assert "syntax error" in str(exc), exc
+            accepted = False
+    assert accepted == (version >= 180000), version
+
+
+def test_an_autocommit_block_ends_the_expands_lock_before_the_first_batch(chain, db_url, tmp_path):
+    """Expand and backfill in one `flask db upgrade`: 0003's autocommit_block() commits
+    the expand's transaction first, so its ACCESS EXCLUSIVE ends before any batch runs."""
+    ws = with_deals(chain("lab08"), db_url, "0001")
+    flask(ws, "trace", "upgrade", "0003", "--quiet", "--save", str(tmp_path / "trace.json"))
+    trace = locktrace.load(tmp_path / "trace.json")
+    expand = [lock for step in trace.steps for lock in step.locks if lock.mode == "ACCESS EXCLUSIVE"]
+    batches = [step for step in trace.steps if step.sql.startswith("UPDATE deals")]
+    assert expand and len(batches) == -(-(DEALS + 10) // 5000)
+    assert max(lock.end for lock in expand) <= min(step.start for step in batches)
+    assert {step.transaction for step in batches} == {None}  # tx auto: each its own
+
+
+@contextlib.contextmanager
+def v2_inserting(url):
+    """A release that writes `name` only (v2), a deal every 2 ms, until the block ends;
+    yields what happened: .inserted (ids), .failed (error messages)."""
+    engine = database.quick_engine(url).execution_options(isolation_level="AUTOCOMMIT")
+    done, seen = threading.Event(), types.SimpleNamespace(inserted=[], failed=[])
+
+    def run():
+        with engine.connect() as conn:
+            while not done.is_set():
+                try:
+                    seen.inserted.append(conn.execute(sa.text(
+                        "INSERT INTO deals (contact_id, name, amount, currency)"
+                        " VALUES (1, 'v2 deal', 1, 'USD') RETURNING id")).scalar())
+                except sa.exc.DBAPIError as exc:
+                    seen.failed.append(str(exc.orig))
+                time.sleep(0.002)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.05)
+        yield seen
+    finally:
+        done.set()
+        thread.join(10)
+        engine.dispose()
+
+
+TRIGGER_FIRST = '    keep_in_step()\n    check("title")\n    backfill("title", "name")\n'
+TRIGGER_LAST = '    check("title")\n    backfill("title", "name")\n    keep_in_step()\n'
+
+
+def test_the_way_back_creates_the_trigger_before_its_backfill(chain, db_url):
+    ws = with_deals(chain("lab08"), db_url, "head")
+    contract = ws / VERSIONS / "0004_contract_deal_title.py"
+    source = contract.read_text()
+    assert source.count(TRIGGER_FIRST) == 1, "0004's downgrade: the trigger, the check, then the backfill"
+
+    with v2_inserting(db_url) as v2:
+        proc = run_flask("db", "downgrade", "0003", cwd=ws, app=None)
+    assert proc.returncode == 0, proc.output
+    assert "backfill: done, 0 deals without a title" in proc.output
+    assert len(v2.inserted) > 10 and v2.failed == []
+    assert rows(db_url, "SELECT count(*) FROM deals WHERE title IS NULL") == [(0,)]
+    assert rows(db_url, "SELECT is_nullable FROM information_schema.columns"
+                        " WHERE table_name = 'deals' AND column_name = 'title'") == [("NO",)]
+
+    # the other way round: the deals v2 writes between the backfill and the trigger
+    flask(ws, "db", "upgrade", "head")
+    contract.write_text(source.replace(TRIGGER_FIRST, TRIGGER_LAST))
+    with v2_inserting(db_url) as v2:
+        flask(ws, "db", "downgrade", "0003")
+    assert v2.failed and all("deals_title_check" in message for message in v2.failed), v2.failed
+
+
+def test_the_contract_runs_again_over_its_own_work_both_ways(chain, db_url):
+    """env.py runs a revision again from its first line after a lock timeout, over
+    whatever its autocommit steps committed: every step finds its work done."""
+    ws = with_deals(chain("lab08"), db_url, "head")
+    rows(db_url, "UPDATE alembic_version SET version_num = '0003'")
+    flask(ws, "db", "upgrade", "head")
+    flask(ws, "db", "downgrade", "0003")
+    rows(db_url, "UPDATE alembic_version SET version_num = '0004'")
+    flask(ws, "db", "downgrade", "0003")
+    assert rows(db_url, "SELECT column_name, is_nullable FROM information_schema.columns"
+                        " WHERE table_name = 'deals' AND column_name IN ('title', 'name')"
+                        " ORDER BY 1") == [("name", "YES"), ("title", "NO")]
+    assert rows(db_url, "SELECT count(*) FROM pg_trigger WHERE tgname = 'deals_title_name_sync'") == [(1,)]
+    assert rows(db_url, "SELECT conname FROM pg_constraint WHERE conrelid = 'deals'::regclass"
+                        " AND contype = 'c'") == []
+
+
+def test_a_lock_timeout_in_a_backfill_batch_is_retried_and_the_committed_batches_stay(chain, db_url):
+    """A row the backfill must update is locked by another transaction: the batch
+    gives up after lock_timeout (set once for the session, it holds outside the
+    transaction too), the batches before it stay committed, env.py runs the
+    revision again, and it finishes once the row is free."""
+    ws = with_deals(chain("lab08"), db_url, "0002")
+    engine = database.quick_engine(db_url)
+    try:
+        with engine.connect() as holder:
+            holder.execute(sa.text("SELECT id FROM deals WHERE id = 17000 FOR UPDATE"))
+            proc = subprocess.Popen([str(BIN / "flask"), "db", "upgrade", "0003"], cwd=ws,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and rows(
+                    db_url, "SELECT count(*) FROM deals WHERE name IS NOT NULL") != [(15000,)]:
+                time.sleep(0.05)
+            time.sleep(0.5)  # a few attempts, each stopped at the locked row
+            filled = rows(db_url, "SELECT count(*) FROM deals WHERE name IS NOT NULL")
+            holder.rollback()
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        engine.dispose()
+    assert filled == [(15000,)], output  # ids 1-15000: three batches, committed
+    assert proc.returncode == 0, output
+    assert "a lock is busy: retrying" in output and "free on a later attempt" in output, output
+    assert "backfill: done, 0 deals without a name" in output, output
+    assert rows(db_url, "SELECT version_num FROM alembic_version") == [("0003",)]
