@@ -27,9 +27,10 @@ import types
 import pytest
 import sqlalchemy as sa
 
-from conftest import BIN, postgres_only, rows, run_flask
+from helpers import BIN, flask_in, postgres_only, rows
 from labapp.live import locktrace
 from labapp.server import database
+from tools import scenarios
 
 pytestmark = [postgres_only,
               pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")]
@@ -42,19 +43,13 @@ OLD = ("UPDATE deals SET name = title WHERE id IN"
        " (SELECT id FROM deals WHERE name IS NULL ORDER BY id LIMIT :n)")
 
 
-def flask(folder, *args):
-    proc = run_flask(*args, cwd=folder, app=None)
-    assert proc.returncode == 0, proc.output
-    return proc
-
-
 def with_deals(ws, url, revision):
     """The chain at `revision`, with the sample rows and DEALS more deals from before it."""
-    flask(ws, "db", "upgrade", "0001")
-    flask(ws, "loaddata")
+    flask_in(ws, "db", "upgrade", "0001", check=True)
+    flask_in(ws, "loaddata", check=True)
     rows(url, "INSERT INTO deals (contact_id, title, amount, currency)"
               " SELECT 1 + i % 6, 'Deal ' || i, i, 'USD' FROM generate_series(1, :n) i", n=DEALS)
-    flask(ws, "db", "upgrade", revision)
+    flask_in(ws, "db", "upgrade", revision, check=True)
     return ws
 
 
@@ -154,7 +149,7 @@ def test_an_autocommit_block_ends_the_expands_lock_before_the_first_batch(chain,
     """Expand and backfill in one `flask db upgrade`: 0003's autocommit_block() commits
     the expand's transaction first, so its ACCESS EXCLUSIVE ends before any batch runs."""
     ws = with_deals(chain("lab08"), db_url, "0001")
-    flask(ws, "trace", "upgrade", "0003", "--quiet", "--save", str(tmp_path / "trace.json"))
+    flask_in(ws, "trace", "upgrade", "0003", "--quiet", "--save", str(tmp_path / "trace.json"), check=True)
     trace = locktrace.load(tmp_path / "trace.json")
     expand = [lock for step in trace.steps for lock in step.locks if lock.mode == "ACCESS EXCLUSIVE"]
     batches = [step for step in trace.steps if step.sql.startswith("UPDATE deals")]
@@ -203,7 +198,7 @@ def test_the_way_back_creates_the_trigger_before_its_backfill(chain, db_url):
     assert source.count(TRIGGER_FIRST) == 1, "0004's downgrade: the trigger, the check, then the backfill"
 
     with v2_inserting(db_url) as v2:
-        proc = run_flask("db", "downgrade", "0003", cwd=ws, app=None)
+        proc = flask_in(ws, "db", "downgrade", "0003")
     assert proc.returncode == 0, proc.output
     assert "backfill: done, 0 deals without a title" in proc.output
     assert len(v2.inserted) > 10 and v2.failed == []
@@ -212,10 +207,10 @@ def test_the_way_back_creates_the_trigger_before_its_backfill(chain, db_url):
                         " WHERE table_name = 'deals' AND column_name = 'title'") == [("NO",)]
 
     # the other way round: the deals v2 writes between the backfill and the trigger
-    flask(ws, "db", "upgrade", "head")
+    flask_in(ws, "db", "upgrade", "head", check=True)
     contract.write_text(source.replace(TRIGGER_FIRST, TRIGGER_LAST))
     with v2_inserting(db_url) as v2:
-        flask(ws, "db", "downgrade", "0003")
+        flask_in(ws, "db", "downgrade", "0003", check=True)
     assert v2.failed and all("deals_title_check" in message for message in v2.failed), v2.failed
 
 
@@ -224,10 +219,10 @@ def test_the_contract_runs_again_over_its_own_work_both_ways(chain, db_url):
     whatever its autocommit steps committed: every step finds its work done."""
     ws = with_deals(chain("lab08"), db_url, "head")
     rows(db_url, "UPDATE alembic_version SET version_num = '0003'")
-    flask(ws, "db", "upgrade", "head")
-    flask(ws, "db", "downgrade", "0003")
+    flask_in(ws, "db", "upgrade", "head", check=True)
+    flask_in(ws, "db", "downgrade", "0003", check=True)
     rows(db_url, "UPDATE alembic_version SET version_num = '0004'")
-    flask(ws, "db", "downgrade", "0003")
+    flask_in(ws, "db", "downgrade", "0003", check=True)
     assert rows(db_url, "SELECT column_name, is_nullable FROM information_schema.columns"
                         " WHERE table_name = 'deals' AND column_name IN ('title', 'name')"
                         " ORDER BY 1") == [("name", "YES"), ("title", "NO")]
@@ -247,6 +242,7 @@ def test_a_lock_timeout_in_a_backfill_batch_is_retried_and_the_committed_batches
         with engine.connect() as holder:
             holder.execute(sa.text("SELECT id FROM deals WHERE id = 17000 FOR UPDATE"))
             proc = subprocess.Popen([str(BIN / "flask"), "db", "upgrade", "0003"], cwd=ws,
+                                    env=scenarios.environment(FLASK_APP=None),  # the workspace's app.py
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and rows(
