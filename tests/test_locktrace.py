@@ -498,6 +498,54 @@ def test_the_steady_view_says_how_far_a_lock_was_held_without_times(project):
     assert not re.search(r"\d s\b|< 0\.1", proc.output.split("Running upgrade")[-1]), proc.output
 
 
+RETRYING_ENV = """
+    from sqlalchemy.exc import OperationalError
+
+    connectable = get_engine()
+    for attempt in range(30):  # lab 07's env.py, shorter: lock_timeout, then run it again
+        try:
+            with connectable.connect() as connection:
+                context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
+                with context.begin_transaction():
+                    connection.exec_driver_sql("SET lock_timeout = '100ms'")
+                    context.run_migrations()
+            return
+        except OperationalError as exc:
+            if exc.orig.pgcode != "55P03":
+                raise
+        time.sleep(0.05)
+"""
+
+
+@postgres_only
+def test_the_steady_view_shows_the_attempt_that_got_through_the_same_however_many_gave_up(project):
+    """An env.py that retries after a lock timeout runs the migration again; how many
+    attempts give up depends on the app's traffic. The steady view (what a notebook
+    stores) shows the attempt that got through, numbered as if it were the only one;
+    the saved trace and the view with times keep every attempt."""
+    env = project.folder / "migrations" / "env.py"
+    source = env.read_text()
+    start = source.index("    connectable = get_engine()")
+    end = source.index("if context.is_offline_mode()")
+    env.write_text("import time\n" + source[:start] + RETRYING_ENV + "\n\n" + source[end:])
+    project.revision('    op.execute("ALTER TABLE deals ALTER COLUMN title SET DEFAULT \'\'")\n'
+                     '    op.execute("UPDATE deals SET amount = amount + 1")\n')
+    with while_migration_runs(project.url, "ALTER TABLE deals ALTER COLUMN title%", lambda: True,
+                              holding="SELECT count(*) FROM deals", hold=0.6):
+        retried, trace = project.trace("--no-times")
+    gave_up = [s for s in trace.steps if s.failed and locktrace.LOCK_TIMEOUT in s.failed]
+    assert len(gave_up) >= 2, [s.failed for s in trace.steps]
+    assert trace.table().count("failed") == len(gave_up)  # the view with times shows each one
+    assert project.flask("db", "downgrade").returncode == 0
+    clean, _ = project.trace("--no-times")
+
+    def table(output):
+        return output[output.index("#  tx"):]
+    assert table(retried.output) == table(clean.output), retried.output
+    assert 'held from #2 "ALTER TABLE deals ALTER COLUMN title' in table(clean.output)
+    assert "to COMMIT, through #3" in table(clean.output)
+
+
 @postgres_only
 def test_quiet_prints_only_what_flask_db_upgrade_prints(project):
     project.revision('    op.execute("SELECT 1")\n')

@@ -61,7 +61,9 @@ def _command(action, default, help_text):
                   help="Print no table and no verdict (with --save: keep the trace for a plot).")
     @click.option("--no-times", is_flag=True,
                   help="No times (they vary from run to run): how far each lock was held, in "
-                       "statements, and only waits of 0.1 s or more. What a notebook stores.")
+                       "statements, only waits of 0.1 s or more, and of an env.py that retries "
+                       "after a lock timeout, only the attempt that got through. What a "
+                       "notebook stores.")
     @with_appcontext
     @errors.boundary  # in any Flask app, not only the kit's: its one line, exit 1
     def command(revision, directory, x_arg, save, exact, quiet, no_times):

@@ -44,7 +44,10 @@ machine to the next, so what a notebook stores is the steady view,
 `table(times=False)` (`flask trace upgrade --no-times`): instead of times, how
 far each lock was held ("this statement", or "to COMMIT, through #4"), and
 only the waits of at least STEADY_WAIT seconds (a lab makes those long on
-purpose; the app's own millisecond transactions come and go). Every
+purpose; the app's own millisecond transactions come and go), and only the
+attempt that got through: an env.py that retries after a lock timeout (lab 07's)
+runs the migration again, and how many attempts gave up depends on the app's
+traffic that moment (`Trace.steady`; the other views show every attempt). Every
 time is a `time.monotonic()` reading, system-wide on Linux, macOS and Windows:
 another process's measurements share the timeline. `save`/`load`: JSON.
 """
@@ -55,7 +58,7 @@ import os
 import re
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import sqlalchemy as sa
 
@@ -88,6 +91,7 @@ READ, WRITE = "ACCESS SHARE", "ROW EXCLUSIVE"  # what the app's SELECT / INSERT,
 
 POLL = 0.005  # seconds between the watcher's looks at pg_locks
 STEADY_WAIT = 0.1  # the steady view shows waits this long or longer
+LOCK_TIMEOUT = "lock timeout"  # in PostgreSQL's message: "canceling statement due to lock timeout"
 FORMAT = "labapp.live.locktrace/1"
 SQL_WIDTH = 60
 
@@ -303,6 +307,23 @@ class Trace:
         """{step index: its row's number}."""
         return {s.index: n for n, group in enumerate(self.groups(), 1) for s in group}
 
+    def steady(self):
+        """This trace without the attempts a retry gave up on (the steady view's): the
+        statements before the last lock timeout that the migration ran on past, the
+        waits they made, and their transactions (the rest renumbered from 1)."""
+        gave_up = [s.index for s in self.steps[:-1] if s.failed and LOCK_TIMEOUT in s.failed]
+        if not gave_up:
+            return self
+        cut = gave_up[-1]
+        steps = [s for s in self.steps if s.index > cut]
+        kept = sorted({s.transaction for s in steps if s.transaction is not None})
+        renumber = {old: new for new, old in enumerate(kept)}
+        return replace(
+            self,
+            steps=[replace(s, transaction=renumber.get(s.transaction)) for s in steps],
+            transactions=[replace(self.transactions[old], index=new) for old, new in renumber.items()],
+            waits=[w for w in self.waits if w.step is not None and w.step > cut])
+
     def waited(self, step):
         """Seconds `step` waited for locks; None if it never did."""
         waits = [w.seconds for w in self.waits if w.step == step.index]
@@ -323,6 +344,8 @@ class Trace:
     def table(self, exact=False, times=True):
         """One row per statement (a line per lock), for a learner to read at a glance;
         times=False: the steady view (see the module's docstring)."""
+        if not times and self.steady() is not self:
+            return self.steady().table(exact, times)
         if times:
             head = ("#", "tx", "statement", "locks taken", "rewrite", "ran", "waited", "held", "blocks")
         else:
@@ -395,7 +418,7 @@ class Trace:
     def verdict(self, exact=False, times=True):
         """One line: the worst lock for the app (times=False: the steady view's)."""
         if not times:
-            return self._steady_verdict()
+            return self.steady()._steady_verdict()
         found = self.worst()
         limit = BUCKETS[0][0]
         if found is None or found[0].held < limit:
