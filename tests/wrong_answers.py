@@ -8,6 +8,12 @@ lab's database and workspace back as they were and lets the solution run.
 
 `answer` is a cell's source (IPython: `!` lines and `lab01.edit(...)` work);
 it may fail, as wrong answers do. A lab's setup variable (`lab01`) is in scope.
+`after` runs once the lab is put back, for what the snapshot does not hold
+(an app server the answer stopped).
+
+RIGHT holds the other way round: answers that differ from the solution and are
+right all the same (a check must not ask for the solution's spelling). Each
+goes in the same way, and its self-check must print done.
 """
 from dataclasses import dataclass
 
@@ -17,6 +23,15 @@ class Wrong:
     exercise: int  # the N of "Exercise N"
     answer: str    # the wrong answer: a cell's source
     hint: str      # a piece of the hint its self-check must print
+    after: str = ""  # a cell run after the restore (what the snapshot cannot put back)
+
+
+@dataclass(frozen=True)
+class Right:
+    exercise: int
+    answer: str    # a right answer the solution does not spell so: its check must pass
+    after: str = ""
+    hint = None    # no hint: done
 
 
 WRONG = {
@@ -890,3 +905,5 @@ lab08.edit("models.py", """
 ''', hint="keep the column's name"),
     ],
 }
+
+RIGHT = {}
