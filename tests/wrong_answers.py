@@ -883,6 +883,13 @@ deal = {"contact_id": 1, "amount": "10.00", "currency": "EUR"}
 v1.post("/api/deals", {**deal, "title": "From v1"})
 v2.post("/api/deals", {**deal, "name": "From v2"})
 ''', hint="create a deal titled 'From v2' through v2"),
+        # Exercise 1: both deals posted through v1: the database holds both, but v2
+        # took none, so the trigger's other direction is not shown
+        Wrong(1, '''
+deal = {"contact_id": 1, "amount": "10.00", "currency": "EUR"}
+v1.post("/api/deals", {**deal, "title": "From v1"})
+v1.post("/api/deals", {**deal, "title": "From v2"})
+''', hint="create a deal titled 'From v2' through v2"),
         # Exercise 2: the contract again, v1 still in the balancer and serving
         Wrong(2, '''
 with traffic.Load(v1, v2, mix=traffic.sales("USD")) as load:
@@ -891,8 +898,19 @@ with traffic.Load(v1, v2, mix=traffic.sales("USD")) as load:
     load.wait(0.5)
 contract_run = load.report
 ''', hint="stop v1 before the contract"),
+        # Exercise 2: v1 stopped and the contract run with no traffic at all, and only
+        # then a load, kept as contract_run: it shows nothing of the contract
+        Wrong(2, '''
+v1.stop()
+!flask db upgrade
+with traffic.Load(v2, mix=traffic.sales("USD")) as load:
+    load.wait(1)
+contract_run = load.report
+''', hint='inside `with load.mark("contract"):`',
+              after='v1 = appserver.start(lab08, "v1")'),
         # Exercise 3: the attribute renamed with its column, and autogenerate's revision
-        # written: it would drop contact_events.title and add an empty subject
+        # written: it would drop contact_events.title with every title in it, and add
+        # subject NOT NULL, which fails on a table with rows (made nullable: an empty subject)
         Wrong(3, '''
 lab08.edit("models.py", """
     title = db.Column(db.String(200), nullable=False)
@@ -906,4 +924,18 @@ lab08.edit("models.py", """
     ],
 }
 
-RIGHT = {}
+RIGHT = {
+    "lab08": [
+        # Exercise 3: the column's name in single quotes
+        Right(3, '''
+lab08.edit("models.py", """
+    title = db.Column(db.String(200), nullable=False)
+    happened_at = db.Column(db.DateTime, nullable=False)
+""", """
+    subject = db.Column('title', db.String(200), nullable=False)
+    happened_at = db.Column(db.DateTime, nullable=False)
+""")
+!flask db check
+'''),
+    ],
+}
