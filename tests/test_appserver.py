@@ -79,6 +79,27 @@ def test_two_releases_serve_side_by_side_each_with_its_own_code(lab, schema):
     assert list((lab.workspace / "servers").glob("*.pid")) == []
 
 
+def test_a_server_keeps_each_post_with_its_status(lab, schema):
+    """Server.post() keeps every call, so that a self-check can tell which release
+    a learner sent a deal to, and whether it was taken (201)."""
+    with schema.app_context(), db.engine.begin() as conn:
+        data.load(conn, SAMPLE)
+    appserver.release(lab, "v1")
+    v1 = appserver.start(lab, "v1")
+    good = {"contact_id": 1, "title": "From v1", "amount": "1", "currency": "USD"}
+    bad = {**good, "currency": "BTC"}  # v1's code does not know BTC: a 400
+    try:
+        assert v1.post("/api/deals", good)[0] == 201
+        assert v1.post("/api/deals", bad)[0] == 400
+        good["title"] = "changed after the call"
+        assert v1.posts == [("/api/deals", {**good, "title": "From v1"}, 201), ("/api/deals", bad, 400)]
+    finally:
+        appserver.stop_all(lab.workspace)
+    with pytest.raises(OSError):  # stopped: the connection is refused
+        v1.post("/api/deals", bad)
+    assert v1.posts[-1] == ("/api/deals", bad, 0) and len(v1.posts) == 3
+
+
 def test_a_release_that_does_not_exist_is_one_line(lab):
     with pytest.raises(LabError, match="no release 'v9'"):
         appserver.start(lab, "v9")

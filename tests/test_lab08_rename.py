@@ -1,22 +1,31 @@
 """Lab 08's rename: the claims its prose makes about its migrations, on the real
 server, with its own revisions (tests/chains/lab08.patch).
 
-* The backfill walks the primary key: each row is read about once. The loop the
-  lab used to ship, `WHERE id IN (SELECT id ... WHERE name IS NULL LIMIT n)`,
-  reads the rows it has already filled again on every batch (quadratic).
+* Autogenerate's revision for the rename drops `title` and adds `name NOT NULL`:
+  on a table with rows it fails and rolls back; made nullable, `name` is empty.
+* The backfill walks the primary key in id ranges: each row is read about once.
+  The loop the lab used to ship, `WHERE id IN (SELECT id FROM deals WHERE name
+  IS NULL ORDER BY id LIMIT n)`, reads past the rows it has already filled on
+  every batch (quadratic).
 * Shipped with the expand in one `flask db upgrade`, the backfill's
   `autocommit_block()` still ends the expand's transaction (and its lock) first.
+  `transaction_per_migration=True` commits each revision too, but one `UPDATE`
+  keeps a lock on every row it changed until it ends.
+* A `NOT VALID` check holds for new and updated rows, not for those already there.
 * `SET NOT NULL` after a validated `CHECK (col IS NOT NULL)` skips its own scan
   (PostgreSQL says so at DEBUG1); without the check it reads the table. The
   shorter `NOT NULL ... NOT VALID` exists from PostgreSQL 18 only.
 * The contract's way back creates the trigger (and the check) before its
-  backfill: under a release's inserts, every deal gets its title. In the other
-  order, the inserts between the backfill and the trigger fail.
+  backfill: under a release's inserts, and its updates of rows the backfill has
+  not reached (the trigger fills the empty column when neither changes), every
+  deal gets its title. In the other order, the inserts between the backfill and
+  the trigger fail.
 * Run again over its own work (env.py's retry after a lock timeout), the
   contract finds each step done, both ways.
 * `lock_timeout` is set for the session, so it holds in the backfill's committed
   batches too; env.py retries the revision from its start, and the batches that
-  committed before the timeout are done already.
+  committed before the timeout are done already. A lock held through all 15
+  attempts (a vacuum's) fails the migration, which leaves nothing behind.
 """
 import contextlib
 import subprocess
@@ -38,7 +47,7 @@ pytestmark = [postgres_only,
 DEALS = 20_000
 BATCH = 1_000
 VERSIONS = "migrations/versions"
-KEYSET = "UPDATE deals SET name = title WHERE id > :last AND id <= :last + :n AND name IS NULL"
+ID_RANGES = "UPDATE deals SET name = title WHERE id > :last AND id <= :last + :n AND name IS NULL"
 OLD = ("UPDATE deals SET name = title WHERE id IN"
        " (SELECT id FROM deals WHERE name IS NULL ORDER BY id LIMIT :n)")
 
@@ -51,6 +60,32 @@ def with_deals(ws, url, revision):
               " SELECT 1 + i % 6, 'Deal ' || i, i, 'USD' FROM generate_series(1, :n) i", n=DEALS)
     flask_in(ws, "db", "upgrade", revision, check=True)
     return ws
+
+
+def test_autogenerates_rename_loses_the_titles_and_its_not_null_fails_on_rows(chain, db_url):
+    """Section 2: autogenerate writes a drop and an add. As it comes, its `name NOT
+    NULL` fails on a table with rows, and the revision rolls back; made nullable, it
+    runs, and every title is gone for an empty name."""
+    ws = with_deals(chain("lab08"), db_url, "0001")
+    for later in ("0002", "0003", "0004"):
+        next((ws / VERSIONS).glob(f"{later}_*.py")).unlink()
+    flask_in(ws, "db", "migrate", "-m", "rename deal title", "--rev-id", "0002", check=True)
+    revision = ws / VERSIONS / "0002_rename_deal_title.py"
+    text = revision.read_text()
+    added = "add_column(sa.Column('name', sa.String(length=200), nullable=False))"
+    assert added in text and "drop_column('title')" in text, text
+
+    proc = flask_in(ws, "db", "upgrade", env={"LABAPP_DEBUG": "1"})
+    assert proc.returncode != 0
+    assert 'column "name" of relation "deals" contains null values' in proc.output, proc.output
+    assert rows(db_url, "SELECT version_num FROM alembic_version") == [("0001",)]
+    assert rows(db_url, "SELECT count(title) FROM deals") == [(DEALS + 10,)]  # rolled back
+
+    revision.write_text(text.replace(added, added.replace("nullable=False", "nullable=True")))
+    flask_in(ws, "db", "upgrade", check=True)
+    assert rows(db_url, "SELECT count(*), count(name) FROM deals") == [(DEALS + 10, 0)]
+    assert rows(db_url, "SELECT count(*) FROM information_schema.columns"
+                        " WHERE table_name = 'deals' AND column_name = 'title'") == [(0,)]
 
 
 def rows_read(plan):
@@ -76,16 +111,16 @@ def backfill_reads(conn, statement):
     return total
 
 
-def test_the_keyset_backfill_reads_each_row_once_the_old_one_its_filled_rows_again(chain, db_url):
+def test_the_id_range_backfill_reads_each_row_once_the_old_one_its_filled_rows_again(chain, db_url):
     ws = with_deals(chain("lab08"), db_url, "0002")
     revision = (ws / VERSIONS / "0003_backfill_deal_name.py").read_text()
-    assert KEYSET.partition(" WHERE")[2] in revision and "IN (SELECT" not in revision, revision
+    assert ID_RANGES.partition(" WHERE")[2] in revision and "IN (SELECT" not in revision, revision
     engine = database.quick_engine(db_url).execution_options(isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SET max_parallel_workers_per_gather = 0"))  # one scan, one count
             conn.execute(sa.text("ANALYZE deals"))
-            keyset = backfill_reads(conn, KEYSET)
+            ranges = backfill_reads(conn, ID_RANGES)
             conn.execute(sa.text("ALTER TABLE deals DISABLE TRIGGER deals_title_name_sync"))
             conn.execute(sa.text("UPDATE deals SET name = NULL"))
             conn.execute(sa.text("ALTER TABLE deals ENABLE TRIGGER deals_title_name_sync"))
@@ -94,9 +129,9 @@ def test_the_keyset_backfill_reads_each_row_once_the_old_one_its_filled_rows_aga
     finally:
         engine.dispose()
     total = DEALS + 10
-    assert keyset <= total * 1.05, keyset
+    assert ranges <= total * 1.05, ranges
     # batch k steps over the k - 1 batches it filled before: about total² / (2 BATCH) in all
-    assert old >= total * total / (2 * BATCH), (old, keyset)
+    assert old >= total * total / (2 * BATCH), (old, ranges)
 
 
 @contextlib.contextmanager
@@ -145,6 +180,21 @@ def test_postgresql_18_has_not_null_not_valid_and_15_has_not(db_url):
     assert accepted == (version >= 180000), version
 
 
+def test_a_not_valid_check_holds_new_and_updated_rows_not_those_already_there(db_url):
+    """Why the way back needs the trigger to fill `title` on an update that writes
+    neither column: a NOT VALID check skips the existing rows, not their updates."""
+    with debug_notices(db_url) as (cursor, _):
+        cursor.execute("CREATE TABLE t (id int PRIMARY KEY, x text, n int);"
+                       "INSERT INTO t VALUES (1, NULL, 0), (2, NULL, 0);"
+                       "ALTER TABLE t ADD CONSTRAINT t_x_check CHECK (x IS NOT NULL) NOT VALID")
+        for statement in ("INSERT INTO t VALUES (3, NULL, 0)", "UPDATE t SET n = n + 1 WHERE id = 1"):
+            with pytest.raises(Exception, match="t_x_check"):
+                cursor.execute(statement)
+        cursor.execute("UPDATE t SET n = n + 1, x = 'filled' WHERE id = 1")
+        cursor.execute("SELECT id FROM t WHERE x IS NULL")
+        assert cursor.fetchall() == [(2,)]  # the row never touched is still there, unchecked
+
+
 def test_an_autocommit_block_ends_the_expands_lock_before_the_first_batch(chain, db_url, tmp_path):
     """Expand and backfill in one `flask db upgrade`: 0003's autocommit_block() commits
     the expand's transaction first, so its ACCESS EXCLUSIVE ends before any batch runs."""
@@ -158,20 +208,78 @@ def test_an_autocommit_block_ends_the_expands_lock_before_the_first_batch(chain,
     assert {step.transaction for step in batches} == {None}  # tx auto: each its own
 
 
+ONE_UPDATE = '''"""backfill deals.name
+
+Revision ID: 0003
+Revises: 0002
+"""
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+
+
+def upgrade():
+    op.execute("UPDATE deals SET name = title WHERE name IS NULL")
+
+
+def downgrade():
+    pass
+'''
+PER_MIGRATION_APP = '''from flask_migrate import Migrate
+
+from labapp import create_app, db
+
+app = create_app(models="models")
+Migrate(app, db, transaction_per_migration=True)  # a transaction for each revision
+'''
+
+
+def test_a_transaction_per_revision_ends_the_expands_lock_not_the_updates_row_locks(chain, db_url, tmp_path):
+    """The key points: `Migrate(app, db, transaction_per_migration=True)` commits each
+    revision, so the expand's ACCESS EXCLUSIVE ends before the one-`UPDATE` backfill
+    begins; but that UPDATE still locks every row it changes until it ends: the app's
+    update of one of them waits for it, its read does not."""
+    ws = with_deals(chain("lab08"), db_url, "0001")
+    (ws / VERSIONS / "0003_backfill_deal_name.py").write_text(ONE_UPDATE)
+    (ws / "app.py").write_text(PER_MIGRATION_APP)
+    flask_in(ws, "trace", "upgrade", "0003", "--quiet", "--save", str(tmp_path / "trace.json"), check=True)
+    trace = locktrace.load(tmp_path / "trace.json")
+    expand = [lock for step in trace.steps for lock in step.locks if lock.mode == "ACCESS EXCLUSIVE"]
+    update = next(step for step in trace.steps if step.sql.startswith("UPDATE deals"))
+    alter = next(step for step in trace.steps if step.sql.startswith("ALTER TABLE deals ADD COLUMN"))
+    assert expand and max(lock.end for lock in expand) <= update.start
+    assert update.transaction not in (None, alter.transaction)
+
+    engine = database.quick_engine(db_url)
+    try:
+        with engine.connect() as migration, engine.connect() as app:
+            migration.execute(sa.text("UPDATE deals SET name = title"))  # the backfill, not yet ended
+            app.execute(sa.text("SET lock_timeout = '200ms'"))
+            assert app.execute(sa.text("SELECT title FROM deals WHERE id = 17")).scalar()
+            with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
+                app.execute(sa.text("UPDATE deals SET amount = amount + 1 WHERE id = 17"))
+            app.rollback()
+            migration.commit()
+            app.execute(sa.text("UPDATE deals SET amount = amount + 1 WHERE id = 17"))  # now it goes
+            app.commit()
+    finally:
+        engine.dispose()
+
+
 @contextlib.contextmanager
-def v2_inserting(url):
-    """A release that writes `name` only (v2), a deal every 2 ms, until the block ends;
-    yields what happened: .inserted (ids), .failed (error messages)."""
+def writing(url, statement):
+    """A release's writes: `statement` (with RETURNING) every 2 ms, each committed,
+    until the block ends; yields what happened: .done (what each returned),
+    .failed (error messages)."""
     engine = database.quick_engine(url).execution_options(isolation_level="AUTOCOMMIT")
-    done, seen = threading.Event(), types.SimpleNamespace(inserted=[], failed=[])
+    done, seen = threading.Event(), types.SimpleNamespace(done=[], failed=[])
 
     def run():
         with engine.connect() as conn:
             while not done.is_set():
                 try:
-                    seen.inserted.append(conn.execute(sa.text(
-                        "INSERT INTO deals (contact_id, name, amount, currency)"
-                        " VALUES (1, 'v2 deal', 1, 'USD') RETURNING id")).scalar())
+                    seen.done.append(conn.execute(sa.text(statement)).scalar())
                 except sa.exc.DBAPIError as exc:
                     seen.failed.append(str(exc.orig))
                 time.sleep(0.002)
@@ -187,6 +295,17 @@ def v2_inserting(url):
         engine.dispose()
 
 
+def v2_inserting(url):
+    """v2 writes `name` only: a new deal every 2 ms."""
+    return writing(url, "INSERT INTO deals (contact_id, name, amount, currency)"
+                        " VALUES (1, 'v2 deal', 1, 'USD') RETURNING id")
+
+
+def v2_updating(url, deal):
+    """v2 changes the amount of one deal every 2 ms: neither its title nor its name."""
+    return writing(url, f"UPDATE deals SET amount = amount + 1 WHERE id = {deal} RETURNING id")
+
+
 TRIGGER_FIRST = '    keep_in_step()\n    check("title")\n    backfill("title", "name")\n'
 TRIGGER_LAST = '    check("title")\n    backfill("title", "name")\n    keep_in_step()\n'
 
@@ -197,11 +316,15 @@ def test_the_way_back_creates_the_trigger_before_its_backfill(chain, db_url):
     source = contract.read_text()
     assert source.count(TRIGGER_FIRST) == 1, "0004's downgrade: the trigger, the check, then the backfill"
 
-    with v2_inserting(db_url) as v2:
+    last = rows(db_url, "SELECT max(id) FROM deals")[0][0]  # the backfill's last batch reaches it
+    with v2_inserting(db_url) as v2, v2_updating(db_url, last) as updates:
         proc = flask_in(ws, "db", "downgrade", "0003")
     assert proc.returncode == 0, proc.output
     assert "backfill: done, 0 deals without a title" in proc.output
-    assert len(v2.inserted) > 10 and v2.failed == []
+    assert len(v2.done) > 10 and v2.failed == []
+    # an update that writes neither column, on a row the backfill had not reached: the
+    # trigger fills its title, or the NOT VALID check would refuse the update
+    assert len(updates.done) > 10 and updates.failed == [], updates.failed[:3]
     assert rows(db_url, "SELECT count(*) FROM deals WHERE title IS NULL") == [(0,)]
     assert rows(db_url, "SELECT is_nullable FROM information_schema.columns"
                         " WHERE table_name = 'deals' AND column_name = 'title'") == [("NO",)]
@@ -259,3 +382,27 @@ def test_a_lock_timeout_in_a_backfill_batch_is_retried_and_the_committed_batches
     assert "a lock is busy: retrying" in output and "free on a later attempt" in output, output
     assert "backfill: done, 0 deals without a name" in output, output
     assert rows(db_url, "SELECT version_num FROM alembic_version") == [("0003",)]
+
+
+def test_a_vacuums_lock_held_through_every_attempt_fails_the_migration_and_leaves_nothing(chain, db_url):
+    """Section 1: a vacuum holds SHARE UPDATE EXCLUSIVE, which the expand's ACCESS
+    EXCLUSIVE waits for. Held longer than env.py's 15 attempts (about 14 s), the
+    upgrade fails, with nothing of it left; run again once the lock is gone, it works."""
+    ws = with_deals(chain("lab08"), db_url, "0001")
+    engine = database.quick_engine(db_url)
+    try:
+        with engine.connect() as vacuum:  # what VACUUM holds, for as long as it runs
+            vacuum.execute(sa.text("LOCK TABLE deals IN SHARE UPDATE EXCLUSIVE MODE"))
+            started = time.monotonic()
+            proc = flask_in(ws, "db", "upgrade", "0002", env={"LABAPP_DEBUG": "1"})
+            took = time.monotonic() - started
+            vacuum.rollback()
+    finally:
+        engine.dispose()
+    assert proc.returncode != 0 and "a lock is busy: retrying, 15 attempts at most" in proc.output
+    assert "LockNotAvailable" in proc.output and took >= 12.4, (took, proc.output[-2000:])
+    assert rows(db_url, "SELECT version_num FROM alembic_version") == [("0001",)]
+    assert rows(db_url, "SELECT count(*) FROM information_schema.columns"
+                        " WHERE table_name = 'deals' AND column_name = 'name'") == [(0,)]
+    flask_in(ws, "db", "upgrade", "0002", check=True)
+    assert rows(db_url, "SELECT version_num FROM alembic_version") == [("0002",)]

@@ -7,8 +7,11 @@ with every wrong answer spliced in just before its exercise's solution:
     snapshot the lab (its databases, as templates, and its workspace files)
     the wrong answer
     the exercise's self-check            -> must print its hint (❌ ... the given text)
-    restore the snapshot
+    restore the snapshot (then the answer's `after` cell, if it has one)
     the solution, the self-check         -> must print done (✅), as in the notebook
+
+The right answers that the solution does not spell (wrong_answers.RIGHT) go in
+the same way, and their self-check must print done.
 
 The learner copies (nbval, notebooks/) prove that the empty answer gets a hint.
 """
@@ -22,7 +25,7 @@ import pytest
 from helpers import ROOT, execute_notebook
 from labapp.runtime import labs
 from tools import scenarios
-from wrong_answers import WRONG
+from wrong_answers import RIGHT, WRONG
 
 WITH_EXERCISES = [spec for spec in labs.LABS if spec.exercises]
 
@@ -109,13 +112,15 @@ def variant(spec):
             exercise = next(n for n, at in sorted(checks.items()) if at > index)
             # every wrong answer goes before the exercise's first solution cell, and only there
             first = previous != exercise
-            for k, wrong in enumerate(w for w in WRONG[spec.name] if first and w.exercise == exercise):
+            answers = [*WRONG[spec.name], *RIGHT.get(spec.name, [])]
+            for k, answer in enumerate(a for a in answers if first and a.exercise == exercise):
                 check = nbformat.v4.new_code_cell(nb.cells[checks[exercise]].source)
-                check.id = f"wrong-{exercise}-{k}"
+                check.id = f"{'wrong' if answer.hint else 'right'}-{exercise}-{k}"
                 cells += [nbformat.v4.new_code_cell(f"_wa = _wa_snapshot({variable})"),
-                          nbformat.v4.new_code_cell(wrong.answer.strip()), check,
+                          nbformat.v4.new_code_cell(answer.answer.strip()), check,
                           nbformat.v4.new_code_cell(f"_wa_restore({variable}, _wa)")]
-                expected.append((check.id, exercise, wrong.hint))
+                cells += [nbformat.v4.new_code_cell(answer.after)] if answer.after else []
+                expected.append((check.id, exercise, answer.hint))
             previous = exercise
         cells.append(cell)
         if re.search(r"\blab\.setup\(", cell.source):
@@ -154,10 +159,15 @@ def test_each_self_check_rejects_its_plausible_wrong_answer(sandbox, spec):
     ran = {cell.get("id"): cell for cell in nbformat.read(path, as_version=4).cells}
     for cell_id, exercise, hint in expected:
         shown = text(ran[cell_id])
+        if hint is None:  # a right answer
+            assert shown.startswith(f"✅ Exercise {exercise}: done."), (
+                f"Exercise {exercise}'s check rejected a right answer: {shown!r}")
+            continue
         assert shown.startswith(f"❌ Exercise {exercise}: not yet. Hint: ") and hint in shown, (
             f"Exercise {exercise}'s check on the wrong answer printed {shown!r}")
     done = [text(cell) for cell in nbformat.read(path, as_version=4).cells
-            if re.search(r'verdict\(\s*"Exercise \d+"', cell.source) and not cell.get("id", "").startswith("wrong-")]
+            if re.search(r'verdict\(\s*"Exercise \d+"', cell.source)
+            and not cell.get("id", "").startswith(("wrong-", "right-"))]
     assert all(t.startswith("✅") for t in done) and len(done) == len(checks), done
     errors = [json.dumps(o)[:300] for cell in nbformat.read(path, as_version=4).cells
               for o in cell.get("outputs", []) if o.get("output_type") == "error"

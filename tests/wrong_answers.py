@@ -8,6 +8,12 @@ lab's database and workspace back as they were and lets the solution run.
 
 `answer` is a cell's source (IPython: `!` lines and `lab01.edit(...)` work);
 it may fail, as wrong answers do. A lab's setup variable (`lab01`) is in scope.
+`after` runs once the lab is put back, for what the snapshot does not hold
+(an app server the answer stopped).
+
+RIGHT holds the other way round: answers that differ from the solution and are
+right all the same (a check must not ask for the solution's spelling). Each
+goes in the same way, and its self-check must print done.
 """
 from dataclasses import dataclass
 
@@ -17,6 +23,15 @@ class Wrong:
     exercise: int  # the N of "Exercise N"
     answer: str    # the wrong answer: a cell's source
     hint: str      # a piece of the hint its self-check must print
+    after: str = ""  # a cell run after the restore (what the snapshot cannot put back)
+
+
+@dataclass(frozen=True)
+class Right:
+    exercise: int
+    answer: str    # a right answer the solution does not spell so: its check must pass
+    after: str = ""
+    hint = None    # no hint: done
 
 
 # lab 06: what its revisions hold when an exercise starts, and the review a learner runs
@@ -811,6 +826,13 @@ deal = {"contact_id": 1, "amount": "10.00", "currency": "EUR"}
 v1.post("/api/deals", {**deal, "title": "From v1"})
 v2.post("/api/deals", {**deal, "name": "From v2"})
 ''', hint="create a deal titled 'From v2' through v2"),
+        # Exercise 1: both deals posted through v1: the database holds both, but v2
+        # took none, so the trigger's other direction is not shown
+        Wrong(1, '''
+deal = {"contact_id": 1, "amount": "10.00", "currency": "EUR"}
+v1.post("/api/deals", {**deal, "title": "From v1"})
+v1.post("/api/deals", {**deal, "title": "From v2"})
+''', hint="create a deal titled 'From v2' through v2"),
         # Exercise 2: the contract again, v1 still in the balancer and serving
         Wrong(2, '''
 with traffic.Load(v1, v2, mix=traffic.sales("USD")) as load:
@@ -819,8 +841,19 @@ with traffic.Load(v1, v2, mix=traffic.sales("USD")) as load:
     load.wait(0.5)
 contract_run = load.report
 ''', hint="stop v1 before the contract"),
+        # Exercise 2: v1 stopped and the contract run with no traffic at all, and only
+        # then a load, kept as contract_run: it shows nothing of the contract
+        Wrong(2, '''
+v1.stop()
+!flask db upgrade
+with traffic.Load(v2, mix=traffic.sales("USD")) as load:
+    load.wait(1)
+contract_run = load.report
+''', hint='inside `with load.mark("contract"):`',
+              after='v1 = appserver.start(lab08, "v1")'),
         # Exercise 3: the attribute renamed with its column, and autogenerate's revision
-        # written: it would drop contact_events.title and add an empty subject
+        # written: it would drop contact_events.title with every title in it, and add
+        # subject NOT NULL, which fails on a table with rows (made nullable: an empty subject)
         Wrong(3, '''
 lab08.edit("models.py", """
     title = db.Column(db.String(200), nullable=False)
@@ -831,5 +864,21 @@ lab08.edit("models.py", """
 """)
 !flask db migrate -m "event subject" --rev-id 0005
 ''', hint="keep the column's name"),
+    ],
+}
+
+RIGHT = {
+    "lab08": [
+        # Exercise 3: the column's name in single quotes
+        Right(3, '''
+lab08.edit("models.py", """
+    title = db.Column(db.String(200), nullable=False)
+    happened_at = db.Column(db.DateTime, nullable=False)
+""", """
+    subject = db.Column('title', db.String(200), nullable=False)
+    happened_at = db.Column(db.DateTime, nullable=False)
+""")
+!flask db check
+'''),
     ],
 }

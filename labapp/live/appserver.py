@@ -4,6 +4,7 @@ does not), on 127.0.0.1 and a free port.
 
     v1 = appserver.deploy(lab07, "v1")    # the workspace's app.py + models.py, frozen
                                           # as releases/v1/ and served: v1.url
+    v1.post("/api/deals", {...})          # (status, answer); v1.posts keeps every call
     v1.stop()                             # (release() and start() do the two halves)
     appserver.stop_all(lab07.workspace)   # every server started from that workspace
 
@@ -26,7 +27,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -60,6 +61,10 @@ class Server:
     port: int
     process: subprocess.Popen
     log: Path
+    # each post() call, oldest first, as (path, body, status), status 0 when the
+    # server did not answer: what a self-check reads to see where a learner sent a
+    # request (a Load's requests go around post() and keep their own record)
+    posts: list = field(default_factory=list, compare=False, repr=False)
 
     @property
     def url(self):
@@ -87,15 +92,22 @@ class Server:
             return json.load(response)
 
     def post(self, path, body):
-        """POST `body` as JSON to `path`: (status, the JSON answer)."""
-        request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(body).encode(),
+        """POST `body` as JSON to `path`: (status, the JSON answer). The call is
+        kept in `posts`, answered or not."""
+        sent = json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.url}{path}", data=sent,
                                          headers={"Content-Type": "application/json"})
+        status = 0
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, json.load(response)
+                status = response.status
+                return status, json.load(response)
         except urllib.error.HTTPError as exc:
             with exc:
-                return exc.code, json.loads(exc.read() or b"null")
+                status = exc.code
+                return status, json.loads(exc.read() or b"null")
+        finally:
+            self.posts.append((path, json.loads(sent), status))  # as sent, not as changed since
 
     def last_error(self):
         """The last line of its log that names an error (what a 500 was), or None."""

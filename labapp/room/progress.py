@@ -179,7 +179,8 @@ def plan(spec):
             live = any(_live(s) for s in needed + tree.body)
             checks.append(Planned(_title(tree), "\n".join(ast.unparse(s) for s in needed),
                                   cell.source, live))
-            have |= {n for s in needed + tree.body for n in _bound(s)}
+            if not live:  # a live check never runs here: what it would bind, a later one runs itself
+                have |= {n for s in needed + tree.body for n in _bound(s)}
         elif "solution" not in cell.metadata.get("tags", []):
             earlier += [s for s in tree.body if not _calls(s, "setup")]
     return variable, checks
