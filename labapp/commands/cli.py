@@ -8,6 +8,7 @@ fail, what was committed and where the database now is (labapp.commands.outcome)
 import copy
 import functools
 import json
+import os
 import time
 
 import click
@@ -154,6 +155,24 @@ def room_prepare(learners, out):
         click.echo(f"{name:<20} role {entry['role']:<24} {shown}")
     if out:
         click.echo(f"URLs with passwords: {out} (LABAPP_ROOM_FILE for tools/hub/jupyterhub_config.py)")
+
+
+@room_group.command("roster")
+@click.argument("learners", nargs=-1, required=True)
+@click.option("--admin", default="instructor", show_default=True, help="The instructor's name (an admin).")
+@click.option("--out", type=click.Path(dir_okay=False), required=True,
+              help="The roster file to write (LABAPP_HUB_ROSTER for tools/hub/jupyterhub_config.py).")
+def room_roster(learners, admin, out):
+    """A roster for the hub: each learner (and the admin) with a password of their own."""
+    from labapp.room import roster  # the room's modules: only for `flask room ...`
+
+    if os.path.exists(out):
+        raise click.ClickException(f"{out} exists: edit it, or remove it first")
+    made = roster.new(learners, admin)
+    roster.write(made, out)
+    for name, password in made.passwords.items():
+        click.echo(f"{name:<20} {password}" + ("   (admin)" if name in made.admins else ""))
+    click.echo(f"roster: {out} (only its owner can read it); hand each person their line")
 
 
 @room_group.command("drop")

@@ -82,7 +82,7 @@ def servers_of(name):
 async def room(hub, size, notebook, think, seed):
     names = [f"bench{size}x{i}" for i in range(1, size + 1)]
     learners = await asyncio.gather(*(hub.learner(n) for n in names))
-    pgdatas = {n: driver.pgdata_of(hub.homes / n, n) for n in names}
+    pgdatas = {n: driver.pgdata_of(hub.home(n), n) for n in names}
     cpu_before = {n: cpu_seconds(servers_of(n)) for n in names}
     sampler = Sampler(pgdatas)
     sampler.start()
@@ -139,13 +139,15 @@ def measure(args):
     for size in sizes:
         state = Path(tempfile.mkdtemp(prefix="lbench-", dir="/tmp"))
         state.chmod(0o755)
+        hub = driver.Hub(state, room_url=args.shared)
         try:
-            with driver.Hub(state, room_url=args.shared) as hub:
+            with hub:
                 result = asyncio.run(room(hub, size, args.notebook, args.think, args.seed))
             left = hub.leftovers()
             if left:
                 print(f"   left behind: {left}")
         finally:
+            hub.remove_accounts()
             shutil.rmtree(state, ignore_errors=True)
         results.append(result)
         print(f"{size:>8} {result['cells']:>6} {result['p50']:>6.2f} {result['p95']:>6.2f} "
