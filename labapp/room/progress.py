@@ -262,6 +262,8 @@ class Checker:
 
     def __init__(self, timeout=60):
         self.timeout, self.proc = timeout, None
+        self.seen = {}  # (learner, lab) -> (fingerprint, results): a refresh rechecks what changed
+        self.ran = 0    # checks run by the process (not answered from `seen`)
 
     def __enter__(self):
         return self
@@ -290,8 +292,21 @@ class Checker:
         self.proc.stdout.close()
         self.proc = None
 
+    def run_if_changed(self, spec, learner, notebooks_folder, pgdata=None):
+        """run(), unless the learner's workspace and databases are as they were when
+        this Checker last checked them (a --watch refresh): then the same results."""
+        key = (learner, spec.name)
+        mark = fingerprint(spec, learner, notebooks_folder, pgdata)
+        if key in self.seen and self.seen[key][0] == mark:
+            return self.seen[key][1]
+        found = self.run(spec.name, learner, notebooks_folder, pgdata)
+        if not any(e["state"] == "error" for e in found):
+            self.seen[key] = (mark, found)
+        return found
+
     def run(self, lab_name, learner, notebooks_folder, pgdata=None):
         """[{title, state, hint}] for one learner's lab."""
+        self.ran += 1
         if self.proc is not None and self.proc.poll() is not None:
             self.close()
         if self.proc is None:
@@ -306,6 +321,39 @@ class Checker:
             self.close(kill=True)
             return [{"title": None, "state": "error", "hint": why}]
         return json.loads(line)
+
+
+CHANGES = ("SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0), count(*) "
+           "FROM pg_stat_all_tables")  # catalogs included: DDL counts too
+
+
+def fingerprint(spec, learner, notebooks_folder, pgdata=None):
+    """What a check reads, summed up cheaply: the workspace's files (names, sizes,
+    times), the kernel's recorded verdicts, and each of the lab's databases' row
+    changes (PostgreSQL's statistics, catalogs included, so DDL counts; they lag a
+    second at most: a change shows at the next refresh)."""
+    copy = runtime.Lab(spec, False, Path(notebooks_folder), learner=learner)
+    files = []
+    for root, folders, names in os.walk(copy.workspace):
+        folders[:] = [f for f in folders if f != "__pycache__"]
+        for name in names:
+            try:
+                info = os.stat(os.path.join(root, name))
+            except OSError:
+                continue
+            files.append((root, name, info.st_mtime_ns, info.st_size))
+    record = selfcheck.record_file(copy.workspace)
+    marks = [sorted(files), record.stat().st_mtime_ns if record.exists() else None]
+    with _environ(**({"LABAPP_PGDATA": pgdata} if pgdata else {})):
+        for url in [copy.url] + [copy.sibling(s).url for s in spec.more_databases]:
+            try:
+                engine = database.quick_engine(url)
+                with engine.connect() as conn:
+                    marks.append(tuple(conn.exec_driver_sql(CHANGES).one()))
+                engine.dispose()
+            except Exception:  # no such database (yet): that is its state
+                marks.append(None)
+    return hash(repr(marks))
 
 
 def _check_in_child(lab_name, learner, notebooks_folder, pgdata, timeout=120):
@@ -349,10 +397,7 @@ def _worker(jobs, out):
 
 def discover():
     """The learners with a database on the server DATABASE_URL names."""
-    engine = database.server_engine(config.database_url("postgres"))
-    with database.friendly_errors(engine.url), engine.connect() as conn:
-        names = [n for (n,) in conn.exec_driver_sql("SELECT datname FROM pg_database")]
-    return sorted({learners.owner(n) for n in names if learners.owner(n)})
+    return sorted({learners.owner(n) for n in _databases() if learners.owner(n)})
 
 
 @contextlib.contextmanager
@@ -366,8 +411,11 @@ def _environ(**values):
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
 
 
-def _exists(name):
-    return database.database_exists(config.database_url(name))
+def _databases():
+    """The names of the databases on the server DATABASE_URL names."""
+    engine = database.server_engine(config.database_url("postgres"))
+    with database.friendly_errors(engine.url), engine.connect() as conn:
+        return {n for (n,) in conn.exec_driver_sql("SELECT datname FROM pg_database")}
 
 
 def survey(names=None, notebooks=None, pgdata=None, only=None, checker=None):
@@ -381,6 +429,7 @@ def survey(names=None, notebooks=None, pgdata=None, only=None, checker=None):
         names = discover()
     counts = {spec.name: len(plan(spec)[1]) for spec in specs}
     results = {name: {} for name in names}
+    existing = None if pgdata else _databases()  # one query for the room, not one per learner x lab
     own = checker is None
     checker = checker or Checker()
     try:
@@ -394,11 +443,11 @@ def survey(names=None, notebooks=None, pgdata=None, only=None, checker=None):
                         running = pgserver.is_running()
                     state = None if running else "offline"
                 else:
-                    state = None if _exists(spec.database(False, learner=learner)) else "not started"
+                    state = None if spec.database(False, learner=learner) in existing else "not started"
                 if state:
                     results[name][spec.name] = [{"title": None, "state": state, "hint": None}] * counts[spec.name]
                 else:
-                    results[name][spec.name] = checker.run(spec.name, learner, folder, data)
+                    results[name][spec.name] = checker.run_if_changed(spec, learner, folder, data)
     finally:
         if own:
             checker.close()
