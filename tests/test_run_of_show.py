@@ -1,6 +1,8 @@
 """The instructor guide's two formats add up, from the labs' own time estimates
 (tools/run_of_show.py over tools/lab_times.py), and the guide shows them. Each lab's
 time comes from one place, the registry, and every page that states it agrees."""
+import re
+
 import pytest
 
 from labapp.runtime import labs
@@ -97,3 +99,13 @@ def test_write_renders_the_registrys_minutes_where_they_were_wrong():
     wrong = guide.replace("| Your first migration | 60 |", "| Your first migration | 45 |")
     assert run_of_show.guide_minutes(wrong)["lab01"] == 45
     assert run_of_show.guide_minutes(run_of_show.with_guide_minutes(wrong))["lab01"] == 60
+
+
+@pytest.mark.parametrize("spec", labs.LABS, ids=lambda spec: spec.name)
+def test_the_guide_covers_every_lab_in_its_table_and_its_teaching_notes(spec):
+    guide = run_of_show.GUIDE.read_text(encoding="utf-8")
+    number = spec.name.removeprefix("lab")
+    assert f"| {number} | `{spec.notebook.removesuffix('.ipynb')}` |" in guide, "no row in the lab table"
+    notes = guide.split("## Teaching notes", 1)[1].split("\n## ", 1)[0]
+    assert re.search(rf"^\*\*Labs? (\d\d and )?{number}\b", notes, re.M), (
+        f"no teaching note for lab {number} (a paragraph starting **Lab {number}, ...**)")
