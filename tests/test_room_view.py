@@ -5,6 +5,7 @@ timestamped, lists every learner on the hub's roster, started or not, and shows
 each learner's hint, not only --json. On the test server, with names unique to this
 run, dropped afterwards. (The refresh time for 20 learners is `make bench-room`'s.)"""
 import re
+import time
 
 import pytest
 
@@ -66,13 +67,27 @@ def test_one_process_checks_the_whole_room_and_nothing_leaks_between_learners(
              for name in names}  # each in a process of its own: what one process must give too
     assert alone == {name: found[name]["lab01"] for name in names}
     # the same learners in the other order, in the same process: the same verdicts
+    notebooks = str(tmp_path / "{learner}" / "notebooks")
     with progress.Checker() as checker:
-        again = progress.survey(list(reversed(names)), checker=checker, only=["lab01"],
-                                notebooks=str(tmp_path / "{learner}" / "notebooks"))
-        pid = checker.proc.pid
-        assert progress.survey([idle], checker=checker, only=["lab01"],
-                               notebooks=str(tmp_path / "{learner}" / "notebooks")) == {idle: found[idle]}
-        assert checker.proc.pid == pid  # a refresh reuses it (--watch)
+        again = progress.survey(list(reversed(names)), checker=checker, only=["lab01"], notebooks=notebooks)
+        pid, ran = checker.proc.pid, checker.ran
+        assert ran == 3
+        # a refresh (--watch) reuses the process, and rechecks only what changed
+        assert progress.survey(names, checker=checker, only=["lab01"], notebooks=notebooks) == again
+        assert checker.proc.pid == pid and checker.ran == ran  # nothing changed: nothing rechecked
+        spec, _ = labs.get("lab01")
+        workspace = lab.Lab(spec, notebooks=tmp_path / halfway / "notebooks", learner=learners.clean(halfway)).workspace
+        upgrade = flask_in(workspace, "db", "upgrade", "0004", env={
+            "LABAPP_DATABASE": learners.namespaced("lab01", learners.clean(halfway)), "DATABASE_URL": admin})
+        assert upgrade.returncode == 0, upgrade.output
+        for _ in range(20):  # PostgreSQL's statistics report the change within a second or so
+            moved = progress.survey(names, checker=checker, only=["lab01"], notebooks=notebooks)
+            if checker.ran > ran:
+                break
+            time.sleep(0.5)
+        assert checker.ran == ran + 1, "the learner who moved on was not rechecked"
+        assert [e["state"] for e in moved[halfway]["lab01"]] == ["hint", "passed", "hint"]
+        assert moved[idle] == again[idle] and moved[done] == again[done]
     assert again == found
 
 
