@@ -83,7 +83,8 @@ hub: $(STAMP) $(HUB_PROXY)
 $(HUB_PROXY): tools/hub/package-lock.json
 	npm ci --no-audit --no-fund --prefix tools/hub
 
-## How many learners one machine serves through the real hub (1, 3, 6, 10 at a learner's pace).
+## What a room costs this machine: the live view (flask room progress) for 20 learners, and labs 04,
+## 07, 08 through the real hub by 1 and 3 learners running the same cell at once (BENCH_ROOM_ARGS: others).
 bench-room: $(STAMP) $(HUB_PROXY)
 	$(BIN)/python -m tools.bench.room $(BENCH_ROOM_ARGS)
 
