@@ -96,11 +96,12 @@ class Hub:
         self.log = open(self.state / "jupyterhub.log", "w")
         self.process = subprocess.Popen([str(learners_bin() / "jupyterhub"), "-f", str(CONFIG)], cwd=self.state,
                                         env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while not answers(f"{self.url}/hub/api/", self.tls[0] if self.tls else None):
             if self.process.poll() is not None or time.monotonic() > deadline:
+                tail = self.log_tail()
                 self.stop()
-                raise RuntimeError(f"the hub did not start: {self.log_tail()}")
+                raise RuntimeError(f"the hub did not start: {tail}")
             time.sleep(0.3)
         return self
 
