@@ -112,8 +112,12 @@ async def room(hub, size, notebook, think, seed):
     cpu = {n: cpu_seconds(servers_of(n)) - cpu_before[n]
            + cpu_seconds(driver.postgres_processes(pgdatas[n])[:1]) for n in names}
     latencies = [cell.seconds for cells in runs for cell in cells]
-    errors = sum(1 for cells in runs for cell in cells for o in cell.outputs
-                 if o["output_type"] == "error" and "raises-exception" not in cell.tags)
+    failed = [(learner.name, cell.index, o["ename"], o["evalue"][:160])
+              for learner, cells in zip(learners, runs, strict=True) for cell in cells for o in cell.outputs
+              if o["output_type"] == "error" and "raises-exception" not in cell.tags]
+    for name, index, ename, evalue in failed:
+        print(f"   {name} cell {index}: {ename}: {evalue}", flush=True)
+    errors = len(failed)
     return {"size": size, "errors": errors, "cells": len(latencies), "wall": wall,
             "p50": percentile(latencies, 0.5), "p95": percentile(latencies, 0.95),
             "max": max(latencies), "cpu": statistics.mean(cpu.values()),
