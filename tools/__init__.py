@@ -4,6 +4,7 @@
     build_labs.py       the learner copies of the labs, from their solutions
     build_site.py       the labs as a static site (`make site`; its templates: site_templates/)
     chains.py           tests/chains/<lab>.patch: what each lab writes to migrations/
+    check.py            `make check`: a learner's pre-workshop check, in one line
     lab_times.py        how long each lab takes (read from its notebook)
     run_of_show.py      the instructor guide's timed formats
     sanitize.py         tests/sanitize.cfg with this clone's paths filled in (nbval)
