@@ -125,4 +125,5 @@ def test_native_windows_is_refused_in_one_line_that_points_to_wsl_and_the_zero_i
     readme = (ROOT / "README.md").read_text()
     assert "\n### Windows\n" in readme and "WSL" in bootstrap.WINDOWS
     section = readme.split("\n### Windows\n", 1)[1].split("\n## ", 1)[0]
-    assert "WSL" in section and "\n### No install\n" in section and "Binder" in section
+    assert "WSL" in section and "\n### No install\n" in section
+    assert "Codespaces" in section and "Binder" in section
