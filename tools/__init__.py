@@ -13,6 +13,7 @@
                         project, lab 04's enum swap as SQL
     hub/                a room's JupyterHub: its config, its pinned proxy, and driver.py,
                         which drives it as a room of learners would
+    z2jh/               Zero to JupyterHub values (50-500 learners) and the singleuser image
     bench/              `make bench` and `make bench-room`: where the time goes
     jupyter_server_config.py, ipython_kernel_config.py   JupyterLab's and the kernel's config
 
