@@ -102,7 +102,10 @@ def check_server():
     except LabError as exc:
         raise Failed(str(exc)) from None
     except Exception as exc:
-        raise Failed(f"{type(exc).__name__}: {one_line(getattr(exc, 'orig', None) or exc)}") from None
+        # the driver's message whole, on one line ("connection ... failed: Connection refused
+        # Is the server running ...?")
+        message = " ".join(str(getattr(exc, "orig", None) or exc).split())[:300]
+        raise Failed(f"{type(exc).__name__}: {message}") from None
     kind = "the DATABASE_URL server" if settings.database_url() else "embedded"
     return f"PostgreSQL {version.split()[0]} ({kind})"
 
