@@ -328,6 +328,50 @@ class LongReport:
         return self
 
 
+class IdleSession:
+    """A session someone forgot: it ran `sql` in a transaction and then sat
+    there, `idle in transaction`, keeping every lock the statement took (a psql
+    window left open over lunch). Its session is called `name` in
+    pg_stat_activity.
+
+        forgotten = traffic.IdleSession(lab09.url, "UPDATE deals SET title = title WHERE id = 1")
+        forgotten.pid      # its backend's pid (what pg_blocking_pids() names)
+        forgotten.poke()   # its next statement: "ok", or the error that ended it
+        forgotten.close()  # rolled back (if it is still there)
+    """
+
+    def __init__(self, url, sql, name="psql"):
+        settings.refuse_in_self_checks("idle session")
+        self._engine = sa.create_engine(url, poolclass=sa.pool.NullPool,
+                                        connect_args={"application_name": name})
+        self._conn = self._engine.connect()
+        self.pid = self._conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        self._conn.exec_driver_sql(sql)  # the transaction stays open: idle in transaction
+
+    def poke(self):
+        """Send its next statement: "ok" if the session is still there, or the
+        first line of the error its user sees."""
+        try:
+            self._conn.exec_driver_sql("SELECT 1")
+            return "ok"
+        except sa.exc.DBAPIError as exc:
+            self._conn.invalidate()
+            return str(exc.orig).strip().splitlines()[0]
+
+    def close(self):
+        try:
+            self._conn.close()
+        except sa.exc.DBAPIError:
+            self._conn.invalidate()
+        self._engine.dispose()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 @contextlib.contextmanager
 def long_report(load, url, seconds):
     """A LongReport around the block (it ends `seconds` after the block's

@@ -69,6 +69,8 @@ LABS = (
         migrations=True, data=True),
     LabSpec("lab08", "08-Rename-Without-Downtime.ipynb", "Rename without downtime",
         migrations=True, data=True),
+    LabSpec("lab09", "09-Many-App-Servers.ipynb", "Deploy day: many app servers, one database",
+        migrations=True, data=True),
 )
 
 
