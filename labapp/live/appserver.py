@@ -331,6 +331,7 @@ class Job:
     Like a server, it ends when the process that started it ends.
 
         job = appserver.Job(lab09, "deploy", "flask db upgrade")
+        job.waits_for_lock()   # True once its session waits for a lock (pg_stat_activity)
         job.running()      # still waiting?
         job.wait()         # its output, printed; its exit status
     """
@@ -342,6 +343,7 @@ class Job:
         run = processes.folder(workspace)
         run.mkdir(exist_ok=True)
         self.name, self.workspace, self.log = name, workspace, run / f"{name}.log"
+        self.url = lab.url
         with self.log.open("w") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "labapp.live.appserver", "--job", *command.split()],
@@ -351,6 +353,28 @@ class Job:
 
     def running(self):
         return self.process.poll() is None
+
+    def waits_for_lock(self, timeout=30):
+        """Wait until a session of this job waits for a lock (pg_stat_activity's
+        wait_event_type 'Lock'): True; False if the job ended or `timeout` passed."""
+        import sqlalchemy as sa
+
+        from labapp.server import database
+
+        engine = database.quick_engine(self.url)
+        query = sa.text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :name"
+                        " AND wait_event_type = 'Lock'")
+        try:
+            deadline = time.monotonic() + timeout
+            with engine.connect() as conn:
+                while time.monotonic() < deadline and self.running():
+                    if conn.execute(query, {"name": self.name}).scalar():
+                        return True
+                    conn.rollback()
+                    time.sleep(0.05)
+            return False
+        finally:
+            engine.dispose()
 
     def wait(self, timeout=60):
         """Wait for it to end (stopped after `timeout` s); print its output; its exit status."""
