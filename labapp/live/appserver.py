@@ -203,21 +203,6 @@ def _ready(server, timeout=START_TIMEOUT):
     raise LabError(f"app server {server.name!r} did not answer in {timeout} s: see {server.log}")
 
 
-@dataclass
-class Boot:
-    """How one copy's boot went: it serves (`server`), or it exited (`error`: the
-    last line of its log, which names the error)."""
-    name: str
-    server: "Server | None"
-    error: str | None
-    started: float   # time.monotonic() when it was started
-    ended: float     # ... when it answered its health check, or exited
-
-    @property
-    def ok(self):
-        return self.server is not None
-
-
 ADVISORY_WAITERS = """SELECT a.application_name, l.granted FROM pg_locks l
                       JOIN pg_stat_activity a USING (pid)
                       WHERE l.locktype = 'advisory' AND l.database = (
@@ -293,7 +278,7 @@ def boot(lab, code_name, copies=3, upgrade=True, threads=4, timeout=60):
                                     time.monotonic()))
     finally:
         watch.stop()
-    for result, (server, _) in zip(results, launched):
+    for result, (server, _) in zip(results, launched, strict=True):
         log = server.log.read_text(errors="replace") if server.log.exists() else ""
         result.ran = [line.split("Running upgrade", 1)[1].split(",")[0].strip()
                       for line in log.splitlines() if "Running upgrade" in line]
@@ -382,6 +367,8 @@ class Job:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.stop()
+        if self.process.stdin and not self.process.stdin.closed:
+            self.process.stdin.close()
         print(self.log.read_text(errors="replace"), end="")
         processes.forget(self.workspace, self.name)
         return self.process.returncode

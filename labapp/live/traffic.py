@@ -359,10 +359,12 @@ class IdleSession:
             return str(exc.orig).strip().splitlines()[0]
 
     def close(self):
+        """Roll it back and close it; a session the server already ended is just dropped."""
         try:
             self._conn.close()
         except sa.exc.DBAPIError:
-            self._conn.invalidate()
+            with contextlib.suppress(sa.exc.ResourceClosedError):
+                self._conn.invalidate()
         self._engine.dispose()
 
     def __enter__(self):
