@@ -35,9 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+import sqlalchemy as sa
 
 from labapp import settings
-from labapp.server import processes
+from labapp.server import database, processes
 from labapp.errors import LabError
 
 HOST = "127.0.0.1"
@@ -214,16 +215,12 @@ class _AdvisoryWatch:
     the copy's name) ever waited for an advisory lock, and which held one."""
 
     def __init__(self, url):
-        from labapp.server import database
-
         self.waited, self.held, self._stop = set(), set(), threading.Event()
         self._engine = database.quick_engine(url)
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self):
-        import sqlalchemy as sa
-
         with self._engine.connect() as conn:
             while not self._stop.is_set():
                 for name, granted in conn.execute(sa.text(ADVISORY_WAITERS)):
@@ -342,10 +339,6 @@ class Job:
     def waits_for_lock(self, timeout=30):
         """Wait until a session of this job waits for a lock (pg_stat_activity's
         wait_event_type 'Lock'): True; False if the job ended or `timeout` passed."""
-        import sqlalchemy as sa
-
-        from labapp.server import database
-
         engine = database.quick_engine(self.url)
         query = sa.text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :name"
                         " AND wait_event_type = 'Lock'")
