@@ -169,6 +169,7 @@ class Load:
         self._requests, self._marks = [], []
         self._lock, self._stop = threading.Lock(), threading.Event()
         self._jobs = queue.Queue()
+        self._pending = {}  # target URL -> its requests queued or in flight
         self._threads, self._t0, self.report = [], None, None
 
     def route(self, *servers, mix=None):
@@ -205,6 +206,8 @@ class Load:
                 break
             targets, mix = self.targets, self.mix
             target, release = targets[n % len(targets)]
+            with self._lock:
+                self._pending[target] = self._pending.get(target, 0) + 1
             self._jobs.put((due, target, release, mix[(n // len(targets)) % len(mix)]))
         for _ in range(self.clients):
             self._jobs.put(None)  # no more users: each client ends once the queue is empty
@@ -216,6 +219,8 @@ class Load:
                 return
             due, target, release, (method, path, body) = job
             self._record(due, target, release, path, self._send(method, target + path, body))
+            with self._lock:
+                self._pending[target] -= 1
 
     def _health_checks(self):
         while not self._stop.wait(self.health_every) and self.now() <= self.seconds:
@@ -241,6 +246,19 @@ class Load:
             return exc.code
         except (OSError, ValueError):  # refused, reset, timed out
             return 0
+
+    def drain(self, server, timeout=30):
+        """After a route() without `server`: wait until every request already sent its
+        way is answered (users that arrived before the switch), so it can be stopped
+        without failing them. True once drained."""
+        target = _check_loopback(getattr(server, "url", server))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._pending.get(target):
+                    return True
+            self._stop.wait(0.02)
+        return False
 
     def wait(self, seconds):
         """Let the traffic flow for `seconds` (less if every client has finished)."""
