@@ -891,8 +891,16 @@ with traffic.Load(v1, health_every=0.2) as load:
     load.wait(0.3)
 locked_run = load.report
 ''', hint="a copy failed to boot", after='v1 = appserver.start(lab09, "v1")'),
-        # Exercise 2 (diagnose): the deploy's own pid, the session that waits
+        # Exercise 2 (diagnose): the deploy's own pid, the session that waits. (The
+        # harness's snapshot ends every session on the lab's database, the forgotten one
+        # and the deploy too: the answer's first lines set the scene again.)
         Wrong(2, '''
+deploy.stop()
+forgotten.close()
+forgotten = traffic.IdleSession(lab09.url, "UPDATE deals SET title = 'Deal 1 (fixed)' WHERE id = 11",
+                                name="psql")
+deploy = appserver.Job(lab09, "deploy", "flask db upgrade")
+deploy.waits_for_lock()
 blocker = lab09.sql("SELECT pid FROM pg_stat_activity WHERE application_name = 'deploy'"
                     " AND datname = current_database()")[0][0]
 ''', hint="that is the deploy's own session", after='''
