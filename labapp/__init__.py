@@ -26,6 +26,7 @@ What a notebook cell or a lab's workspace imports stays here, at the top:
 
     from labapp import lab, appserver, traffic, locktrace
     from labapp import selfcheck as check
+    from labapp import schema                  # a database's schema, and two compared
     from labapp import db, create_app          # a workspace's models.py and app.py
 
 Each such name is the module (or object) of its layer, imported when first
@@ -52,6 +53,7 @@ PUBLIC = {
     "lab": "labapp.runtime.lab",
     "selfcheck": "labapp.runtime.selfcheck",
     "diagrams": "labapp.runtime.diagrams",
+    "schema": "labapp.runtime.schema",
     "appserver": "labapp.live.appserver",
     "traffic": "labapp.live.traffic",
     "locktrace": "labapp.live.locktrace",
