@@ -14,8 +14,10 @@ tests/test_layers.py holds every module to that):
                 (traffic), the lock trace (locktrace), lab 04's observatory, and
                 the plots of both (timeline)
     runtime/    the notebooks' side: the lab registry (labs), a lab's setup cell
-                and its guard (lab), workspaces (workspace, starter/), self-checks,
-                diagrams, the labs' notebooks wherever the kit is installed
+                and its guard (lab), workspaces (workspace, starter/), lab 11's
+                production made long ago (brownfield), a schema read from the
+                catalog and two compared (schema), self-checks, diagrams, the
+                labs' notebooks wherever the kit is installed
     room/       a workshop on one server: a role per learner (roles), the live
                 view of who passed what (progress)
     commands/   the `flask` commands (cli, `flask db` with a true failure line
