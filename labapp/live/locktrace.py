@@ -285,6 +285,13 @@ class Trace:
         """[(start, end, label)]: each statement the table shows."""
         return [(s.start, s.end, s.label) for s in self.shown()]
 
+    def blocking(self, table, operation="writes"):
+        """(start, end) of the longest-held lock on `table` that blocks `operation`
+        ("reads" or "writes"), on the time.monotonic() timeline; None if no lock did."""
+        found = [(lock.held, lock.start, lock.end) for step in self.steps for lock in step.locks
+                 if lock.name == table and operation in lock.blocks and lock.end is not None]
+        return max(found)[1:] if found else None
+
     # -- reading it -------------------------------------------------------------------
     def shown(self):
         """The statements worth a row: the migration's, and Alembic's own only if they waited."""

@@ -69,6 +69,8 @@ LABS = (
         migrations=True, data=True),
     LabSpec("lab08", "08-Rename-Without-Downtime.ipynb", "Rename without downtime",
         migrations=True, data=True),
+    LabSpec("lab10", "10-Constraints-Types-Backfills.ipynb",
+        "Constraints, type changes and backfills without downtime", migrations=True, data=True),
 )
 
 
