@@ -15,7 +15,7 @@ Where the minutes come from:
 An exercise runs "in the room" unless the format does not fit: then the
 longest exercises go home first (never those in KEEP: the later labs assume
 them). A format that does not fit with all its exercises at home is an
-error: drop a lab from it. The full day runs labs 00-07 (lab 08 is self-study: with it the
+error: drop a lab from it. The full day runs labs 00-07 (labs 08 and 10 are self-study: with either the
 day does not fit, even with every exercise at home); tests/test_run_of_show.py checks that
 both formats add up and that the guide shows what this prints.
 """
