@@ -8,6 +8,7 @@ import types
 
 import sqlalchemy as sa
 
+from labapp.commands import backfill
 from labapp.live import appserver, traffic
 from labapp.runtime import labs, workspace
 from tools import scenarios
@@ -230,6 +231,21 @@ def _scenarios(lab, url, env):
     if _scalar(url, "SELECT data_type FROM information_schema.columns"
                     " WHERE table_name = 'deals' AND column_name = 'id'") != "bigint":
         raise RuntimeError("the expand/contract left deals.id as it was")
+
+    # lab 10's `flask backfill` at 1M rows under writes: big batches with no pause / small
+    # batches with pauses (the app's p99 beside the baseline's)
+    _plain(url, ["ALTER TABLE deals ADD COLUMN fill_a integer",
+                 "ALTER TABLE deals ADD COLUMN fill_b integer"])
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        naive = _measure([v2.url], lambda: backfill.run(
+            engine, "deals", "fill_a", "contact_id", batch=50_000), mix=writes)
+        safe = _measure([v2.url], lambda: backfill.run(
+            engine, "deals", "fill_b", "contact_id", batch=5_000, pause=0.05), mix=writes)
+    finally:
+        engine.dispose()
+    results.append((f"backfill, {LIVE_ROWS // 1000}k rows: 50k batches unthrottled /"
+                    " 5k batches, 50 ms pauses", naive, safe))
 
     # lab 08: a rename while two releases serve, in one step vs expand/contract
     _plain(url, ["DELETE FROM deals WHERE id > 20010", "VACUUM ANALYZE deals"], autocommit=True)
