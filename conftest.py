@@ -5,7 +5,9 @@ paths filled in (tools/sanitize.py). The suite's fixtures: tests/conftest.py.
 A lab's learner copy is built from its solved copy (tools/build_labs.py), and
 `make test` checks that it is exactly that, hints included
 (tests/test_exercises.py); running it under nbval is marked `learner_copy`,
-which `make test` leaves to CI (CI=true): half the notebooks' time."""
+which `make test` leaves to CI (CI=true): half the notebooks' time. Every
+notebook's items are marked `notebook` (with the slow checks, the nested runs of
+tests/test_notebook_independence.py cover them all)."""
 import os
 import tempfile
 from pathlib import Path
@@ -33,5 +35,7 @@ def pytest_unconfigure(config):
 def pytest_collection_modifyitems(config, items):
     for item in items:
         path = Path(str(item.fspath))
-        if path.suffix == ".ipynb" and (path.parent / "solutions" / path.name).exists():
-            item.add_marker(pytest.mark.learner_copy)
+        if path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.notebook)
+            if (path.parent / "solutions" / path.name).exists():
+                item.add_marker(pytest.mark.learner_copy)

@@ -1,4 +1,5 @@
-"""`make site` (tools/build_site.py): every lab copy, the guide and the README as pages, linked in
+"""`make site` (tools/build_site.py): every lab copy, the cheat sheet, what we covered (every lab's
+key points), the guide and the README as pages, linked in
 the registry's order, diagrams on the page, nothing loaded from another host, no broken
 link; then the built site in Debian's Chromium (slow): every page loads, every diagram is
 drawn as an SVG, every request stays on 127.0.0.1. Screenshots: artifacts/site-*.png."""
@@ -99,13 +100,56 @@ def mermaid_blocks(notebook):
     return count
 
 
-def test_every_lab_copy_the_guide_and_the_readme_have_a_page(built):
-    expected = {"index.html", "instructor-guide.html", "readme.html"}
+def test_every_lab_copy_the_guide_the_readme_and_the_handouts_have_a_page(built):
+    expected = {"index.html", "instructor-guide.html", "readme.html", "cheatsheet.html", "covered.html"}
     expected |= {p.with_suffix(".html").name for p in NOTEBOOKS.glob("*.ipynb")}
     expected |= {f"solutions/{p.with_suffix('.html').name}"
                  for p in (NOTEBOOKS / "solutions").glob("*.ipynb")}
     assert set(html_pages(built)) == expected
     assert (built / "assets" / "mermaid.min.js").stat().st_size > 1_000_000
+
+
+def test_what_we_covered_gathers_every_labs_key_points_in_order(built):
+    text = (built / "covered.html").read_text(encoding="utf-8")
+    positions = []
+    for lab in labs.LABS:
+        points = build_site.key_points(lab)
+        if lab.exercises:
+            assert points, f"{lab.notebook}: no '## Key points' section"
+        if points:
+            first = re.sub(r"[`*]", "", points.splitlines()[0]).lstrip("- ").split(":")[0][:30]
+            assert first in html.unescape(re.sub(r"<[^>]+>", "", text)), (lab.name, first)
+            positions.append(text.index(f"{lab.name.removeprefix('lab')} · "))
+    assert positions == sorted(positions) and len(positions) >= len(labs.LABS) - 1
+
+
+# a command a lab's code cell runs: !flask [--app X] [db] NAME, !git NAME
+RUNS = re.compile(r"!(?:cd [^&]+&& )?(flask(?: --app \S+)?(?: db)? [a-z][a-z-]*|git [a-z]+)")
+
+
+def test_the_cheat_sheet_lists_every_command_a_lab_runs():
+    sheet = (NOTEBOOKS / "CHEATSHEET.md").read_text(encoding="utf-8")
+    listed = {re.sub(r" --app \S+", "", m) for m in re.findall(r"`((?:flask|git)(?: db)? [a-z][a-z-]*)", sheet)}
+    used = set()
+    for notebook in (NOTEBOOKS / "solutions").glob("*.ipynb"):
+        for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+            if cell["cell_type"] == "code":
+                used |= {re.sub(r" --app \S+", "", m) for m in RUNS.findall("".join(cell["source"]))}
+    assert used and not used - listed, f"not on notebooks/CHEATSHEET.md: {sorted(used - listed)}"
+
+
+def test_every_flask_command_on_the_cheat_sheet_exists():
+    from click.testing import CliRunner
+    from flask.cli import FlaskGroup
+
+    from labapp.app import create_app
+
+    sheet = (NOTEBOOKS / "CHEATSHEET.md").read_text(encoding="utf-8")
+    commands = set(re.findall(r"`flask ((?:db )?[a-z][a-z-]*)", sheet))
+    cli = FlaskGroup(create_app=create_app)
+    for command in sorted(commands):
+        result = CliRunner().invoke(cli, [*command.split(), "--help"], catch_exceptions=False)
+        assert result.exit_code == 0 and "Usage:" in result.output, (command, result.output)
 
 
 def test_pages_are_titled_and_drawn_from_the_stored_outputs(built):

@@ -2,9 +2,10 @@
 
     python tools/build_site.py [OUT]      # default: site/
 
-Pages: index.html (the labs in the registry's order, labapp/labs.py), each lab's
+Pages: index.html (the labs in the registry's order, labapp/runtime/labs.py), each lab's
 learner copy (NN-Title.html) and solved copy (solutions/NN-Title.html), with
-previous/next links, and the instructor guide and the README. nbconvert's `lab`
+previous/next links, the cheat sheet (notebooks/CHEATSHEET.md), "what we covered"
+(every lab's "## Key points", gathered), the instructor guide and the README. nbconvert's `lab`
 template draws them, extended by tools/site_templates/page.html.j2 so that no page loads
 anything from another host: no require.js and no MathJax (nothing needs them), and
 mermaid, which draws the revision graphs and ER diagrams, from its npm package:
@@ -64,6 +65,8 @@ def pages():
     """Every page of the site; the labs' prev/next follow the registry's order."""
     index = Page(ROOT / "index.md", "index.html", "Flask-Migrate on PostgreSQL: hands-on labs")
     guide = Page(NOTEBOOKS / "INSTRUCTOR-GUIDE.md", "instructor-guide.html", "Instructor guide")
+    cheatsheet = Page(NOTEBOOKS / "CHEATSHEET.md", "cheatsheet.html", "Cheat sheet: the commands of the labs")
+    covered = Page(ROOT / "covered.md", "covered.html", "What we covered", text=covered_markdown())
     readme = Page(ROOT / "README.md", "readme.html", "README")
     learner, solved = [], []
     for lab in labs.LABS:
@@ -80,7 +83,7 @@ def pages():
             before.next, after.prev = after, before
     index.next = learner[0]
     index.text = index_markdown(learner)
-    return [index, *learner, *solved, guide, readme]
+    return [index, *learner, *solved, cheatsheet, covered, guide, readme]
 
 
 def index_markdown(learner):
@@ -95,7 +98,35 @@ def index_markdown(learner):
             "These pages show each lab as it is committed, outputs included. To run them, clone "
             "the kit and follow [the README](README.md) (two commands: `make lab`, `make test`).\n\n"
             f"| lab | worked solutions |\n|---|---|\n{rows}\n\n"
+            "Keep [the cheat sheet](notebooks/CHEATSHEET.md) open beside the labs; "
+            "[what we covered](covered.md) gathers every lab's key points.\n\n"
             "Running a workshop? [The instructor guide](notebooks/INSTRUCTOR-GUIDE.md).\n")
+
+
+KEY_POINTS = re.compile(r"^## Key points\s*\n(.*?)(?=^#{1,2} |\Z)", re.M | re.S)
+
+
+def key_points(lab):
+    """The Markdown under a lab's "## Key points" heading (its solved copy's, where it has
+    one), or None."""
+    notebook = lab.copies()[-1][0]
+    for cell in nbformat.read(NOTEBOOKS / notebook, as_version=4).cells:
+        match = KEY_POINTS.search(cell.source) if cell.cell_type == "markdown" else None
+        if match:
+            return match.group(1).strip()
+    return None
+
+
+def covered_markdown():
+    """The "what we covered" page: each lab's key points, in the registry's order."""
+    parts = ["# What we covered\n\nEach lab's key points, as its last section states them. "
+             "The lab itself shows each one happen."]
+    for lab in labs.LABS:
+        points = key_points(lab)
+        if points:
+            parts.append(f"## [{lab.name.removeprefix('lab')} · {lab.title}](notebooks/{lab.notebook})"
+                         f"\n\n{points}")
+    return "\n\n".join(parts) + "\n"
 
 
 def notebook(page, by_source, source):

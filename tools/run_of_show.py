@@ -1,7 +1,9 @@
 """The instructor guide's run of show, computed: two formats that add up.
 
     python tools/run_of_show.py           # both formats, as the guide's tables
-    python tools/run_of_show.py --write   # ... written into notebooks/INSTRUCTOR-GUIDE.md
+    python tools/run_of_show.py --write   # ... written into notebooks/INSTRUCTOR-GUIDE.md,
+                                          # with each lab's minutes (the registry's) into the
+                                          # guide's lab table and each notebook's first cell
 
 Where the minutes come from:
 * each lab's person-paced estimate (tools/lab_times.py: reading, code cells,
@@ -15,9 +17,10 @@ Where the minutes come from:
 An exercise runs "in the room" unless the format does not fit: then the
 longest exercises go home first (never those in KEEP: the later labs assume
 them). A format that does not fit with all its exercises at home is an
-error: drop a lab from it. The full day runs labs 00-07 (labs 08 and 10 are self-study: with either the
-day does not fit, even with every exercise at home); tests/test_run_of_show.py checks that
-both formats add up and that the guide shows what this prints.
+error: drop a lab from it. The hands-on day sends nothing home: every exercise is done in
+the room, and each lab slot also gives the instructor TALK minutes to introduce it and take
+questions, so it runs fewer labs (the others are self-study). tests/test_run_of_show.py
+checks that both formats add up and that the guide shows what this prints.
 """
 import json
 import math
@@ -49,6 +52,8 @@ class Format:
     opening: int = 5
     closing: int = 5
     reserve: int = 10
+    talk: int = 0                    # per lab: the instructor introduces it, takes questions
+    homework: bool = True            # may exercises go home when the format does not fit?
 
 
 FORMATS = (
@@ -57,10 +62,12 @@ FORMATS = (
     Format("core", "Three-hour core session", 180,
            labs=("lab00", "lab01", "lab04"),
            breaks={"lab01": (10, "Break")}),
-    Format("day", "Full day", 480,
-           labs=("lab00", "lab01", "lab02", "lab03", "lab04", "lab05", "lab06", "lab07"),
-           breaks={"lab02": (15, "Break"), "lab04": (45, "Lunch"), "lab06": (15, "Break")},
-           opening=10, closing=10, reserve=20),
+    # a hands-on day: every exercise in the room and time to talk, so fewer labs: the first
+    # migration, the enum swap, then the app kept serving through a migration and a rename
+    Format("day", "Hands-on day", 480,
+           labs=("lab00", "lab01", "lab04", "lab07", "lab08"),
+           breaks={"lab01": (15, "Break"), "lab04": (45, "Lunch"), "lab07": (15, "Break")},
+           opening=10, closing=10, reserve=20, talk=10, homework=False),
 )
 
 
@@ -114,7 +121,8 @@ def plan(fmt):
         m = measured[spec.name]
         walk = m.minutes - sum(e.minutes for e in work[spec.name])
         room = sum(e.minutes for e in work[spec.name] if (e.lab, e.number) not in home)
-        return ceil5((walk + m.code_cells * ROOM_CELL_SECONDS / 60 + room) * (1 + SLACK))
+        return (ceil5((walk + m.code_cells * ROOM_CELL_SECONDS / 60 + room) * (1 + SLACK))
+                + fmt.talk)
 
     def slots():
         found = [Slot("Welcome, goals, how the room works", fmt.opening)]
@@ -135,7 +143,10 @@ def plan(fmt):
         return left[-1:] if left and (left[-1].lab, left[-1].number) not in KEEP else []
 
     while total() > fmt.minutes - fmt.reserve:
-        movable = [e for ex in work.values() for e in last_in_room(ex)]
+        movable = [e for ex in work.values() for e in last_in_room(ex)] if fmt.homework else []
+        if not movable and not fmt.homework:
+            raise DoesNotFit(f"{fmt.title}: {total()} minutes with every exercise in the room, "
+                             f"over {fmt.minutes - fmt.reserve}: drop a lab from it")
         if not movable:
             raise DoesNotFit(f"{fmt.title}: {total()} minutes with every exercise at home, "
                              f"over {fmt.minutes - fmt.reserve}: drop a lab from it")
@@ -164,6 +175,9 @@ def render(fmt):
              "| clock | minutes | what | in the room | homework |", "|---|---|---|---|---|", *rows,
              f"| {clock // 60}:{clock % 60:02d} | {spare} | Reserve: questions, the room's slowest "
              "machine, a late start | | |"]
+    if fmt.talk:
+        lines += ["", f"Each lab's slot includes {fmt.talk} minutes for you: introduce the lab, "
+                  "take questions, and walk through an exercise on the projector."]
     if others:
         lines += ["", "Self-study after the session: " + ", ".join(
             f"lab {s.name[3:]} ({s.title})" for s in others) + "."]
@@ -172,6 +186,57 @@ def render(fmt):
 
 def document():
     return "\n\n".join([BEGIN, *(render(f) for f in FORMATS), END])
+
+
+# -- each lab's time, from the registry (LabSpec.minutes), where people read it -------------
+
+GUIDE_ROW = re.compile(r"^\| (\d\d) \| `[^`|]+` \| [^|]+ \| (\d*) \|", re.M)
+
+
+def guide_minutes(guide_text):
+    """{"lab01": 60, ...}: the minutes column of the guide's lab table."""
+    return {f"lab{m.group(1)}": int(m.group(2) or 0) for m in GUIDE_ROW.finditer(guide_text)}
+
+
+def with_guide_minutes(guide_text):
+    def row(match):
+        spec, _ = labs.get(f"lab{match.group(1)}")
+        start, end = match.span(2)
+        line = match.group(0)
+        return line[: start - match.start()] + str(spec.minutes) + line[end - match.start():]
+    return GUIDE_ROW.sub(row, guide_text)
+
+
+def first_cell(path):
+    """The notebook's first cell's text (where a lab says how long it takes)."""
+    return "".join(json.loads(path.read_text(encoding="utf-8"))["cells"][0]["source"])
+
+
+def stated_minutes(path):
+    """The minutes a notebook's first cell states (*About N minutes.*), or None."""
+    match = lab_times.STATED.search(first_cell(path))
+    return int(match.group(1)) if match else None
+
+
+def write_notebook_minutes(spec):
+    """Render the registry's minutes into the first cell of each copy of the lab (a Markdown
+    cell: no output changes). Returns the copies it changed."""
+    import nbformat  # only --write needs it
+
+    changed = []
+    for notebook, _ in spec.copies():
+        path = ROOT / "notebooks" / notebook
+        nb = nbformat.read(path, as_version=4)
+        cell = nb.cells[0]
+        text = f"*About {spec.minutes} minutes.*"
+        if not lab_times.STATED.search(cell.source):
+            raise SystemExit(f"{notebook}: its first cell states no time: add *About N minutes.* to it")
+        new = lab_times.STATED.sub(text, cell.source, count=1)
+        if new != cell.source:
+            cell.source = new
+            nbformat.write(nb, path)
+            changed.append(notebook)
+    return changed
 
 
 def main(argv=None):
@@ -183,8 +248,11 @@ def main(argv=None):
         if not pattern.search(guide):
             print(f"no run-of-show markers in {GUIDE}", file=sys.stderr)
             return 1
-        GUIDE.write_text(pattern.sub(lambda _: text, guide), encoding="utf-8")
-        print(f"wrote the run of show into {GUIDE.relative_to(ROOT)}")
+        GUIDE.write_text(with_guide_minutes(pattern.sub(lambda _: text, guide)), encoding="utf-8")
+        print(f"wrote the run of show and each lab's minutes into {GUIDE.relative_to(ROOT)}")
+        for spec in labs.LABS:
+            for notebook in write_notebook_minutes(spec):
+                print(f"wrote {spec.minutes} minutes into notebooks/{notebook}")
     else:
         print(text)
     return 0

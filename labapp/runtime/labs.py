@@ -22,6 +22,9 @@ class LabSpec:
     name: str                  # "lab02": its database and workspace are named after it
     notebook: str              # its file in notebooks/ (and notebooks/solutions/)
     title: str
+    minutes: int = 0           # how long it takes a person: its notebooks' first cell and the
+                               # instructor guide say so (tools/run_of_show.py --write renders
+                               # both; tools/lab_times.py's estimate must round to it)
     createdb: bool = True      # start with its database created (False: the lab creates it)
     migrations: bool = False   # start with lab 01's migrations/ (revision 0001, not applied)
     data: bool = False         # start with the sample DATA/ folder (for `flask loaddata`)
@@ -50,27 +53,29 @@ class LabSpec:
 
 
 LABS = (
-    LabSpec("lab00", "00-Welcome.ipynb", "Welcome: why database migrations?",
+    LabSpec("lab00", "00-Welcome.ipynb", "Welcome: why database migrations?", minutes=5,
         chain=False, exercises=False),
-    LabSpec("lab01", "01-First-Migration.ipynb", "Your first migration", createdb=False),
-    LabSpec("lab02", "02-Evolve-A-Live-Schema.ipynb", "Evolve a live schema",
+    LabSpec("lab01", "01-First-Migration.ipynb", "Your first migration", minutes=60,
+        createdb=False),
+    LabSpec("lab02", "02-Evolve-A-Live-Schema.ipynb", "Evolve a live schema", minutes=65,
         migrations=True, data=True),
-    LabSpec("lab03", "03-Production-Branch-Replay.ipynb", "The production-branch replay",
+    LabSpec("lab03", "03-Production-Branch-Replay.ipynb", "The production-branch replay", minutes=65,
         createdb=False, migrations=True, data=True, git=True,
         more_databases=("_dev", "_replay")),
-    LabSpec("lab04", "04-Enum-Swap-DealCurrency.ipynb", "Enum swap: DealCurrency gains BTC",
+    LabSpec("lab04", "04-Enum-Swap-DealCurrency.ipynb", "Enum swap: DealCurrency gains BTC", minutes=70,
         migrations=True, data=True),
     LabSpec("lab05", "05-Duplicate-Enum-ContactEventStatus.ipynb",
-        "Duplicate enum: ContactEventStatus", migrations=True, data=True,
+        "Duplicate enum: ContactEventStatus", minutes=70, migrations=True, data=True,
         more_databases=("_fresh",)),
-    LabSpec("lab06", "06-Migrations-In-A-Team.ipynb", "Migrations in a team",
+    LabSpec("lab06", "06-Migrations-In-A-Team.ipynb", "Migrations in a team", minutes=75,
         migrations=True, data=True, git=True),
-    LabSpec("lab07", "07-Migrate-While-The-App-Serves.ipynb", "Migrate while the app serves",
+    LabSpec("lab07", "07-Migrate-While-The-App-Serves.ipynb", "Migrate while the app serves", minutes=70,
         migrations=True, data=True),
-    LabSpec("lab08", "08-Rename-Without-Downtime.ipynb", "Rename without downtime",
+    LabSpec("lab08", "08-Rename-Without-Downtime.ipynb", "Rename without downtime", minutes=45,
         migrations=True, data=True),
     LabSpec("lab10", "10-Constraints-Types-Backfills.ipynb",
-        "Constraints, type changes and backfills without downtime", migrations=True, data=True),
+        "Constraints, type changes and backfills without downtime", minutes=70,
+        migrations=True, data=True),
 )
 
 
