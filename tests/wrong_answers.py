@@ -867,7 +867,7 @@ lab08.edit("models.py", """
     ],
     "lab10": [
         # Exercise 1: every row of a duplicated event deleted, the first ones too
-        Wrong(1, '''
+        Wrong(1, r'''
 lab10.edit("migrations/versions/0009_events_once.py", """
 def upgrade():
     with op.get_context().autocommit_block():
@@ -885,7 +885,7 @@ def upgrade():
 ''', hint="keep one row of each duplicated event"),
         # Exercise 1: the copies removed, but the failed build's INVALID index left:
         # the retry fails with "already exists"
-        Wrong(1, '''
+        Wrong(1, r'''
 lab10.edit("migrations/versions/0009_events_once.py", """
 def upgrade():
     with op.get_context().autocommit_block():
