@@ -9,10 +9,10 @@ STAMP := $(VENV)/.installed
 # notebooks/: git looks no further up than the kit's top folder.
 export GIT_CEILING_DIRECTORIES := $(CURDIR)
 
-.PHONY: lab test test-ci bench bench-room hub site stop reset lock clean
+.PHONY: lab test test-ci check bench bench-room hub site stop reset lock clean
 
 # Build .venv from the pinned lock file (uv when it can be had, else pip: INSTALLER=pip
-# to insist); redone when the pins change. A Python outside 3.11-3.13 is refused in one line.
+# to insist); redone when the pins change. A Python outside 3.11.5-3.15 is refused in one line.
 # With pyenv, a `python3.12` shim runs only if pyenv has selected 3.12: ask pyenv which of
 # its versions has that command and select it for this one call.
 INSTALLER ?= auto
@@ -62,6 +62,13 @@ $(CHROMIUM):
 	$(SUDO) apt-get install -y --no-install-recommends chromium \
 		|| ($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium)
 
+## Before the workshop: does this laptop run the labs? ONE line to paste to the instructor
+## (tools/check.py: the venv, the database server, JupyterLab, lab 01's first cells).
+check:
+	@log=$$(mktemp); if $(MAKE) -s venv >$$log 2>&1; then rm -f $$log; else \
+		echo "labapp check: FAILED at the venv: $$(grep -v '^make' $$log | tail -n 1)"; rm -f $$log; exit 1; fi
+	@$(BIN)/python tools/check.py
+
 ## Reset one lab's database and workspace to its start: make reset LAB=lab02
 ## (LAB=lab02_solutions for the solved copy)
 reset: $(STAMP)
@@ -94,8 +101,14 @@ stop: $(STAMP)
 	$(BIN)/flask --app labapp pgserver stop
 
 ## Pin every package at the versions now installed in .venv.
+# A lock line with a marker (`numpy==2.5.5 ; python_version >= "3.15"`: the pins that have no
+# wheels for every supported Python or platform) is kept as it is, with its package's other lines.
 lock:
-	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e ' > requirements.lock
+	held=$$(grep ';' requirements.lock | cut -d= -f1 | sort -u | paste -sd'|' -); \
+	{ $(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e ' | grep -viE "^($${held:-=})=="; \
+	  grep ';' requirements.lock; } \
+	| $(BIN)/python -c "import sys; print(*sorted(sys.stdin.read().splitlines(), key=lambda l: l.split('==')[0].lower()), sep='\n')" \
+	> requirements.lock.new && mv requirements.lock.new requirements.lock
 
 clean:
 	rm -rf $(VENV) .venv-bootstrap .venv-3.* notebooks/workspaces

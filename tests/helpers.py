@@ -28,6 +28,7 @@ from flask_sqlalchemy import SQLAlchemy
 from pytest_alembic import runner
 from pytest_alembic.config import Config
 
+import flask_fork
 import labapp.crm
 from labapp.app import create_app
 from labapp.runtime import workspace
@@ -63,21 +64,28 @@ def mariadb_reachable():
 
 # -- `flask` as a user runs it ----------------------------------------------------
 
-def run_flask(*args, cwd=ROOT, env=None, input=None, timeout=120, app="labapp"):
+def run_flask(*args, cwd=ROOT, env=None, input=None, timeout=120, app="labapp", fresh=False):
     """`flask --app APP ARGS` as a user runs it, in `cwd`; app=None: `flask`
     finds the folder's app.py, as in a lab's workspace. `env` adds to (None:
     removes from) this environment. Returns the CompletedProcess, stdout and
-    stderr merged in `.output`."""
+    stderr merged in `.output`. The process is forked from one that has imported
+    the app already (tests/flask_fork.py: a third of the suite's CPU was `flask`
+    importing it); fresh=True starts the `flask` executable itself, for a test of
+    how it starts."""
     changes = {**({"FLASK_APP": None} if app is None else {}), **(env or {})}
-    return scenarios.run(["flask", *(["--app", app] if app else []), *args], cwd=cwd,
-                         env=scenarios.environment(**changes), input=input, timeout=timeout)
+    command = [*(["--app", app] if app else []), *args]
+    environment = scenarios.environment(**changes)
+    if fresh or not hasattr(os, "fork"):
+        return scenarios.run(["flask", *command], cwd=cwd, env=environment, input=input,
+                             timeout=timeout)
+    return flask_fork.run(command, cwd=cwd, env=environment, input=input, timeout=timeout)
 
 
-def flask_in(folder, *args, check=False, env=None, timeout=120):
+def flask_in(folder, *args, check=False, env=None, timeout=120, fresh=False):
     """`flask ARGS` in `folder` (a lab's workspace, a project), as a learner's `!flask`
     runs it: the folder's app.py, LABAPP_DATABASE the test's database. check=True:
     it must succeed."""
-    proc = run_flask(*args, cwd=folder, app=None, env=env, timeout=timeout)
+    proc = run_flask(*args, cwd=folder, app=None, env=env, timeout=timeout, fresh=fresh)
     if check:
         assert proc.returncode == 0, proc.output
     return proc

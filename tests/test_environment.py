@@ -4,6 +4,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -56,10 +57,13 @@ def test_the_supported_pythons_agree():
     from tools import bootstrap
 
     versions = [f"{major}.{minor}" for major, minor in bootstrap.SUPPORTED]
+    oldest = ".".join(map(str, bootstrap.OLDEST))
+    assert bootstrap.OLDEST[:2] == bootstrap.SUPPORTED[0]
     (major, last) = bootstrap.SUPPORTED[-1]
-    assert f'requires-python = ">={versions[0]},<{major}.{last + 1}"' in PYPROJECT
-    assert f"Python {', '.join(versions[:-1])} or {versions[-1]}" in (ROOT / "README.md").read_text()
-    assert bootstrap.SUPPORTED_TEXT == f"{versions[0]}\u2013{versions[-1]}"
+    assert f'requires-python = ">={oldest},<{major}.{last + 1}"' in PYPROJECT
+    readme = (ROOT / "README.md").read_text()
+    assert f"Python {', '.join(versions[:-1])} or {versions[-1]} ({oldest} or later)" in readme
+    assert bootstrap.SUPPORTED_TEXT == f"{oldest}\u2013{versions[-1]}"
 
 
 def test_an_older_python_is_refused_in_one_line_that_names_one_to_use(tmp_path):
@@ -80,10 +84,46 @@ def test_an_older_python_is_refused_in_one_line_that_names_one_to_use(tmp_path):
     assert run.returncode != 0 and run.stdout == ""
     ours = [line for line in run.stderr.splitlines() if not line.startswith("make: ***")]
     assert len(ours) == 1, run.stderr
-    match = re.fullmatch(rf"labapp needs Python {bootstrap.SUPPORTED_TEXT}; found {version} "
-                         r"\(\S+\): run `make lab PYTHON=(\S+)`", ours[0])
+    match = re.fullmatch(rf"labapp needs Python {re.escape(bootstrap.SUPPORTED_TEXT)}; found {version} "
+                         r"\(\S+\): (run `make lab PYTHON=(\S+)`|install one from python.org .*)", ours[0])
     assert match, ours[0]
-    named = subprocess.run([match.group(1), "-c", "import sys; print(*sys.version_info[:2])"],
-                           capture_output=True, text=True)
-    assert tuple(map(int, named.stdout.split())) in bootstrap.SUPPORTED
+    if match.group(2):  # the one it names runs a supported Python (not Debian 12's 3.11.2)
+        named = subprocess.run([match.group(2), "-c", "import sys; print(*sys.version_info[:3])"],
+                               capture_output=True, text=True)
+        found = tuple(map(int, named.stdout.split()))
+        assert found[:2] in bootstrap.SUPPORTED and found >= bootstrap.OLDEST, found
+    else:  # none here: under pyenv with 3.10 selected (as the Makefile selects it), a
+        # python3.11 shim runs the system's, Debian 12's 3.11.2, which the lock refuses
+        selected = dict(env)
+        if shutil.which("pyenv"):
+            whence = subprocess.run(["pyenv", "whence", command], capture_output=True, text=True)
+            selected["PYENV_VERSION"] = whence.stdout.split()[-1]
+        check = ("import sys; sys.exit(sys.version_info[:2] not in %r or sys.version_info[:3] < %r)"
+                 % (bootstrap.SUPPORTED, bootstrap.OLDEST))
+        for major, minor in bootstrap.SUPPORTED:
+            if shutil.which(f"python{major}.{minor}"):
+                ran = subprocess.run([f"python{major}.{minor}", "-c", check], env=selected,
+                                     capture_output=True)
+                assert ran.returncode != 0, f"python{major}.{minor} runs a supported Python"
     assert not venv.exists()
+
+
+def test_native_windows_is_refused_in_one_line_that_points_to_wsl_and_the_zero_install_path(tmp_path):
+    """The bootstrap as a Windows learner runs it (`python tools/bootstrap.py`, no make), with
+    os.name as Windows reports it: one line, non-zero, no venv, and the README section it names
+    exists and says the same."""
+    from tools import bootstrap
+
+    venv = tmp_path / "venv"
+    fake = ("import argparse, glob, os, re, runpy, shutil, subprocess, sys, time; os.name = 'nt'; "
+            "sys.argv = ['tools/bootstrap.py', sys.argv[1]]; "
+            "runpy.run_path('tools/bootstrap.py', run_name='__main__')")
+    run = subprocess.run([sys.executable, "-c", fake, str(venv)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert (run.returncode, run.stdout, run.stderr) == (1, "", bootstrap.WINDOWS + "\n")
+    assert not venv.exists()
+    readme = (ROOT / "README.md").read_text()
+    assert "\n### Windows\n" in readme and "WSL" in bootstrap.WINDOWS
+    section = readme.split("\n### Windows\n", 1)[1].split("\n## ", 1)[0]
+    assert "WSL" in section and "\n### No install\n" in section
+    assert "Codespaces" in section and "Binder" in section

@@ -110,10 +110,10 @@ def test_jupyterlab_started_like_make_lab_needs_its_token(tmp_path):
         with urllib.request.urlopen(f"{base}/api/contents?token={token}", timeout=5) as ok:
             assert ok.status == 200
             listing = json.load(ok)
-        # the learner's folder: the labs, their solutions and the guide, nothing else
+        # the learner's folder: the labs, their solutions, the guide and the cheat sheet, nothing else
         names = sorted(item["name"] for item in listing["content"])
         labs_shown = [n for n in names if re.fullmatch(r"\d\d-[\w-]+\.ipynb", n)]
-        assert names == sorted(labs_shown + ["INSTRUCTOR-GUIDE.md", "solutions"]), names
+        assert names == sorted(labs_shown + ["CHEATSHEET.md", "INSTRUCTOR-GUIDE.md", "solutions"]), names
         # ... while a lab's workspace, out of the listing, still opens by its path
         with urllib.request.urlopen(f"{base}/api/contents/workspaces/{probe.name}/models.py"
                                     f"?token={token}", timeout=5) as opened:

@@ -4,6 +4,7 @@
     build_labs.py       the learner copies of the labs, from their solutions
     build_site.py       the labs as a static site (`make site`; its templates: site_templates/)
     chains.py           tests/chains/<lab>.patch: what each lab writes to migrations/
+    check.py            `make check`: a learner's pre-workshop check, in one line
     lab_times.py        how long each lab takes (read from its notebook)
     run_of_show.py      the instructor guide's timed formats
     sanitize.py         tests/sanitize.cfg with this clone's paths filled in (nbval)
@@ -12,6 +13,7 @@
                         project, lab 04's enum swap as SQL
     hub/                a room's JupyterHub: its config, its pinned proxy, and driver.py,
                         which drives it as a room of learners would
+    z2jh/               Zero to JupyterHub values (50-500 learners) and the singleuser image
     bench/              `make bench` and `make bench-room`: where the time goes
     jupyter_server_config.py, ipython_kernel_config.py   JupyterLab's and the kernel's config
 

@@ -3,8 +3,12 @@
     python3 tools/bootstrap.py [VENV] [--installer auto|uv|pip]
 
 1. Refuse, in one line, a Python the lock cannot be installed on, naming one
-   on this machine that can (the lock's newest pins need 3.11; nothing is
-   checked on 3.14 yet).
+   on this machine that can: 3.11.5 to 3.15 (soupsieve's pin needs 3.11.5;
+   numpy and contourpy have cp315 wheels only in versions that need 3.12, so
+   the lock pins those two by python_version; tests/test_pythons.py resolves
+   the lock for each version on Linux and macOS arm64). Native Windows is
+   refused in one line too: the kit runs in WSL or the zero-install path
+   (Codespaces, Binder), README "Windows".
 2. Install the lock, then the kit itself (editable, no dependencies), with
    uv when it can be had: `uv` on PATH, else uv pinned from PyPI into
    .venv-bootstrap/ (once per clone). Else, or if uv fails, with pip. One
@@ -28,8 +32,11 @@ import subprocess
 import sys
 import time
 
-SUPPORTED = ((3, 11), (3, 12), (3, 13))
-SUPPORTED_TEXT = "3.11\u20133.13"
+SUPPORTED = ((3, 11), (3, 12), (3, 13), (3, 14), (3, 15))
+OLDEST = (3, 11, 5)  # soupsieve 4.1.3 (requirements.lock) needs 3.11.5; Debian 12 ships 3.11.2
+SUPPORTED_TEXT = "3.11.5\u20133.15"
+WINDOWS = ("labapp does not run on native Windows: use WSL (Ubuntu) or the zero-install path "
+           "(GitHub Codespaces or Binder): see README.md, \"Windows\"")
 UV = "uv==0.13.8"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOCK = os.path.join(ROOT, "requirements.lock")
@@ -48,7 +55,8 @@ QUIET = {"PIP_ROOT_USER_ACTION": "ignore", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 
 def runs(command):
     """Does `command` start a Python this kit supports?"""
-    check = "import sys; sys.exit(sys.version_info[:2] not in %r)" % (SUPPORTED,)
+    check = ("import sys; sys.exit(sys.version_info[:2] not in %r or sys.version_info[:3] < %r)"
+             % (SUPPORTED, OLDEST))
     try:
         return subprocess.call([command, "-c", check], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL) == 0
@@ -57,11 +65,17 @@ def runs(command):
 
 
 def check_python():
-    if sys.version_info[:2] in SUPPORTED:
+    if os.name == "nt":
+        sys.exit(WINDOWS)
+    if sys.version_info[:2] in SUPPORTED and sys.version_info[:3] >= OLDEST:
         return
     found = "%d.%d" % sys.version_info[:2]
-    usable = [p for p in ("python3.13", "python3.12", "python3.11") if runs(p)]
-    hint = ("run `make lab PYTHON=%s`" % usable[0]) if usable else "install one of them"
+    if sys.version_info[:2] == OLDEST[:2]:
+        found = "%d.%d.%d" % sys.version_info[:3]
+    usable = [p for p in ("python%d.%d" % v for v in reversed(SUPPORTED)) if runs(p)]
+    hint = (("run `make lab PYTHON=%s`" % usable[0]) if usable else
+            "install one from python.org or your package manager, or use the zero-install path "
+            "(README.md, \"No install\")")
     sys.exit("labapp needs Python %s; found %s (%s): %s"
              % (SUPPORTED_TEXT, found, sys.executable, hint))
 

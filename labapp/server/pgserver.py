@@ -356,6 +356,8 @@ def _first_line(text):
     """The line of `text` that names the error (PostgreSQL's FATAL, an error: ...)."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     for line in lines:
+        if line.lower() == "error:":  # the wheel's heading of its own report, not a cause
+            continue
         if re.search(r"FATAL|PANIC|error:|ERROR", line) and "Failed postgres command" not in line:
             return re.sub(r"^.*?(FATAL|PANIC|ERROR):\s*", "", line)[:200]
     return (lines[-1] if lines else "no reason given")[:200]
