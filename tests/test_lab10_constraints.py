@@ -162,4 +162,8 @@ def test_blocking_is_the_longest_lock_that_blocks_the_operation():
     assert trace.blocking("deals", "writes") == (1.0, 3.0)
     assert trace.blocking("deals", "reads") is None
     assert trace.blocking("contacts", "reads") == (1.0, 4.0)
+    # a statement that first waited for its lock (the app's transactions in flight) held it
+    # only from the end of its wait
+    trace.waits = [locktrace.Wait(0, "deals", "SHARE ROW EXCLUSIVE", 1.0, 1.5)]
+    assert trace.blocking("deals", "writes") == (1.5, 3.0)
 
