@@ -144,7 +144,8 @@ def report(*requests):
 def test_held_up_counts_the_requests_a_lock_held_up():
     lock = (101.0, 102.0)  # held from 1 s to 2 s into the load
     load = report((0.5, 0.01, "/api/deals", "POST"),   # before it: not counted
-                  (1.1, 0.95, "/api/deals", "POST"),   # arrived during it, answered after
+                  (1.1, 0.01, "/api/deals", "POST"),   # its first quarter: the lock not sure yet
+                  (1.3, 0.75, "/api/deals", "POST"),   # arrived during it, answered after
                   (1.5, 0.60, "/api/deals", "POST"),   # the same
                   (1.6, 0.01, "/api/deals?limit=5", "GET"),  # a read that went through
                   (1.9, 0.02, "/api/deals", "POST"))   # a write that went through
