@@ -78,16 +78,20 @@ reset: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m tools.bench $(BENCH_ARGS)
 
-## A JupyterHub for a room (tools/hub/jupyterhub_config.py: its settings are variables),
-## e.g. LABAPP_ROOM_PASSWORD=... make hub; the proxy comes pinned from npm.
+## A JupyterHub for a room (tools/hub/jupyterhub_config.py), its settings in ONE file:
+## make hub HUB_ENV=/etc/labapp/hub.env (copy tools/hub/hub.env.example). Needs Node.js
+## and npm: the proxy comes pinned from npm. A VM: tools/hub/labapp-hub.service (systemd).
 HUB_PROXY := tools/hub/node_modules/.bin/configurable-http-proxy
+HUB_ENV ?= hub.env
 hub: $(STAMP) $(HUB_PROXY)
-	$(BIN)/jupyterhub -f tools/hub/jupyterhub_config.py
+	@test -f $(HUB_ENV) || { echo "make hub: no $(HUB_ENV): copy tools/hub/hub.env.example there and edit it (or HUB_ENV=...)"; exit 1; }
+	set -a && . $(abspath $(HUB_ENV)) && set +a && $(BIN)/jupyterhub -f tools/hub/jupyterhub_config.py
 
 $(HUB_PROXY): tools/hub/package-lock.json
 	npm ci --no-audit --no-fund --prefix tools/hub
 
-## How many learners one machine serves through the real hub (1, 3, 6, 10 at a learner's pace).
+## What a room costs this machine: the live view (flask room progress) for 20 learners, and labs 04,
+## 07, 08 through the real hub by 1 and 3 learners running the same cell at once (BENCH_ROOM_ARGS: others).
 bench-room: $(STAMP) $(HUB_PROXY)
 	$(BIN)/python -m tools.bench.room $(BENCH_ROOM_ARGS)
 

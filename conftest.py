@@ -16,6 +16,10 @@ import pytest
 
 from tools import sanitize
 
+# every lab a test runs starts over (labapp.runtime.lab.setup): stored outputs come from a
+# fresh lab, and a learner's kernel, without this, continues their earlier work instead
+os.environ["LABAPP_FRESH"] = "1"
+
 
 def pytest_configure(config):
     given = getattr(config.option, "nbval_sanitize_with", None)

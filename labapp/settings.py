@@ -6,6 +6,8 @@
     LABAPP_LEARNER          a learner's name: their databases carry it (JUPYTERHUB_USER, set by a hub, too)
     LABAPP_DEBUG            1: tracebacks instead of one-line errors
     LABAPP_SELF_CHECKS_ONLY 1: this process runs a room's self-checks, and starts no server and no load
+    LABAPP_FRESH            1: every lab's setup cell starts the lab over, even where a learner's
+                            work from an earlier kernel is there (test runners: nbval, build_labs)
     JPY_SESSION_NAME        (JupyterLab's) the notebook a kernel serves
 """
 import os
@@ -47,6 +49,10 @@ def refuse_in_self_checks(what):
     """A room's self-check run (labapp.room.progress) may start no `what`."""
     if self_checks_only():
         raise LabError(f"a self-check run by `flask room progress` starts no {what}")
+
+
+def fresh_labs():
+    return _get("LABAPP_FRESH") == "1"
 
 
 def notebook_session():

@@ -98,12 +98,13 @@ def test_three_learners_run_labs_01_and_05_at_once_through_the_hub(mode):
         assert not wrong, "\n".join(wrong[:10]) + f"\n... {len(wrong)} cells wrong\n{log}"
 
         for name in names:  # each learner's labs ran in their own home and databases
-            assert (state / "homes" / name / "notebooks" / "workspaces" / "lab05_solutions"
+            assert (hub.home(name) / "notebooks" / "workspaces" / "lab05_solutions"
                     / "migrations" / "versions" / "0004_add_event_status_changes.py").exists()
         if mode == "embedded":  # each learner had a server of their own, in their home
             assert all(running[name] for name in names), running
-            pgdatas = {driver.pgdata_of(state / "homes" / name, name) for name in names}
-            assert len(pgdatas) == 3 and all(str(state) in str(p) for p in pgdatas), pgdatas
+            pgdatas = {driver.pgdata_of(hub.home(name), name) for name in names}
+            assert len(pgdatas) == 3 and all(str(hub.home(n)) in str(driver.pgdata_of(hub.home(n), n))
+                                             for n in names), pgdatas
         else:
             assert not any(running.values()), f"an embedded server started in shared mode: {running}"
             conn = psycopg2.connect(SHARED, connect_timeout=5)
@@ -122,6 +123,7 @@ def test_three_learners_run_labs_01_and_05_at_once_through_the_hub(mode):
         if mode == "shared":
             drop_databases_of(tag)
         for name in names:  # only if the hub's post-stop hook failed: never leave one behind
-            for proc in driver.postgres_processes(driver.pgdata_of(state / "homes" / name, name)):
+            for proc in driver.postgres_processes(driver.pgdata_of(hub.home(name), name)):
                 proc.kill()
+        hub.remove_accounts()
         shutil.rmtree(state, ignore_errors=True)

@@ -865,6 +865,70 @@ lab08.edit("models.py", """
 !flask db migrate -m "event subject" --rev-id 0005
 ''', hint="keep the column's name"),
     ],
+    "lab09": [
+        # Exercise 1: a lock that does not wait: pg_try_advisory_xact_lock returns false at
+        # once, and the copies race as without a lock
+        Wrong(1, '''
+lab09.edit("migrations/env.py", """
+import logging
+""", """
+import logging
+
+import sqlalchemy as sa
+""")
+lab09.edit("migrations/env.py", """
+        with context.begin_transaction():
+            context.run_migrations()
+""", """
+        with context.begin_transaction():
+            connection.execute(sa.text("SELECT pg_try_advisory_xact_lock(20260901)"))
+            context.run_migrations()
+""")
+appserver.release(lab09, "v3", migrations=True)
+with traffic.Load(v1, health_every=0.2) as load:
+    locked = appserver.boot(lab09, "v3", 3, upgrade=True)
+    load.route(v1, *[c.server for c in locked if c.ok])
+    load.wait(0.3)
+locked_run = load.report
+''', hint="a copy failed to boot", after='v1 = appserver.start(lab09, "v1")'),
+        # Exercise 2 (diagnose): the deploy's own pid, the session that waits. (The
+        # harness's snapshot ends every session on the lab's database, the forgotten one
+        # and the deploy too: the answer's first lines set the scene again.)
+        Wrong(2, '''
+deploy.stop()
+forgotten.close()
+forgotten = traffic.IdleSession(lab09.url, "UPDATE deals SET title = 'Deal 1 (fixed)' WHERE id = 11",
+                                name="psql")
+deploy = appserver.Job(lab09, "deploy", "flask db upgrade")
+deploy.waits_for_lock()
+blocker = lab09.sql("SELECT pid FROM pg_stat_activity WHERE application_name = 'deploy'"
+                    " AND datname = current_database()")[0][0]
+''', hint="that is the deploy's own session", after='''
+deploy.stop()
+forgotten.close()
+forgotten = traffic.IdleSession(lab09.url, "UPDATE deals SET title = 'Deal 1 (fixed)' WHERE id = 11",
+                                name="psql")
+deploy = appserver.Job(lab09, "deploy", "flask db upgrade")
+deploy.waits_for_lock()
+'''),
+        # Exercise 3: the column dropped first, while v6 (which maps it) still serves
+        Wrong(3, '''
+lab09.edit("models.py", """
+    title_search = db.Column(db.Text)
+""", "")
+with traffic.Load(v6, mix=traffic.sales("GBP")) as load:
+    load.wait(0.3)
+    !flask db migrate -m "drop deal title search" --rev-id 0009
+    !flask db upgrade
+    v7 = appserver.deploy(lab09, "v7")
+    load.route(v6, v7)
+    load.wait(0.3)
+    load.route(v7)
+    v6.stop()
+    load.wait(0.3)
+drop_run = load.report
+''', hint="a request failed", after='v6 = appserver.start(lab09, "v6")'),
+    ],
     "lab10": [
         # Exercise 1: every row of a duplicated event deleted, the first ones too
         Wrong(1, r'''

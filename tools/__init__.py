@@ -11,7 +11,8 @@
     scenarios.py        what tests and tools both build: a child's environment, free ports,
                         a sandbox (the kit copied, a server of its own), lab 03's replay
                         project, lab 04's enum swap as SQL
-    hub/                a room's JupyterHub: its config, its pinned proxy, and driver.py,
+    hub/                a room's JupyterHub: its config, its roster login (auth.py), its
+                        pinned proxy, and driver.py,
                         which drives it as a room of learners would
     z2jh/               Zero to JupyterHub values (50-500 learners) and the singleuser image
     bench/              `make bench` and `make bench-room`: where the time goes
@@ -24,4 +25,4 @@ Importing `tools` loads nothing else.
 
 # the modules of tools/ a test may import (dotted below tools)
 FOR_TESTS = ("bootstrap", "build_labs", "build_site", "chains", "lab_times", "run_of_show",
-             "sanitize", "scenarios", "hub.driver")
+             "sanitize", "scenarios", "hub.driver", "hub.auth")

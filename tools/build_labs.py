@@ -16,6 +16,7 @@ A re-run keeps each stored output that nbval would count as the same (equal
 under tests/sanitize.cfg), so a commit shows only the outputs that changed.
 """
 import copy
+import os
 import sys
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from tools import sanitize  # noqa: E402
+
+os.environ["LABAPP_FRESH"] = "1"  # the stored outputs are a fresh lab's (labapp.runtime.lab.setup)
 
 NOTEBOOKS = ROOT / "notebooks"
 SOLUTIONS = NOTEBOOKS / "solutions"

@@ -6,8 +6,10 @@ commands in a group of our own, whose upgrade and downgrade say, when they
 fail, what was committed and where the database now is (labapp.commands.outcome).
 """
 import copy
+import datetime
 import functools
 import json
+import os
 import time
 
 import click
@@ -156,6 +158,24 @@ def room_prepare(learners, out):
         click.echo(f"URLs with passwords: {out} (LABAPP_ROOM_FILE for tools/hub/jupyterhub_config.py)")
 
 
+@room_group.command("roster")
+@click.argument("learners", nargs=-1, required=True)
+@click.option("--admin", default="instructor", show_default=True, help="The instructor's name (an admin).")
+@click.option("--out", type=click.Path(dir_okay=False), required=True,
+              help="The roster file to write (LABAPP_HUB_ROSTER for tools/hub/jupyterhub_config.py).")
+def room_roster(learners, admin, out):
+    """A roster for the hub: each learner (and the admin) with a password of their own."""
+    from labapp.room import roster  # the room's modules: only for `flask room ...`
+
+    if os.path.exists(out):
+        raise click.ClickException(f"{out} exists: edit it, or remove it first")
+    made = roster.new(learners, admin)
+    roster.write(made, out)
+    for name, password in made.passwords.items():
+        click.echo(f"{name:<20} {password}" + ("   (admin)" if name in made.admins else ""))
+    click.echo(f"roster: {out} (only its owner can read it); hand each person their line")
+
+
 @room_group.command("drop")
 @click.argument("learners", nargs=-1, required=True)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
@@ -172,34 +192,44 @@ def room_drop(learners, yes):
 @room_group.command("progress")
 @click.option("--learners", "names", default=None,
               help="Comma-separated names (default: every learner with a database on the server).")
+@click.option("--roster", default=None, type=click.Path(dir_okay=False),
+              help="The hub's roster (flask room roster): every learner on it is listed, started or not.")
 @click.option("--notebooks", default=None,
               help="Each learner's notebooks folder, {learner} for the name, e.g. "
-                   "/srv/labapp/homes/{learner}/notebooks (the file-based checks read it).")
+                   "/home/jupyter-{learner}/notebooks (the file-based checks read it).")
 @click.option("--pgdata", default=None,
               help="Each learner's embedded server's data folder, {learner} for the name "
                    "(instead of DATABASE_URL; a server that is not running counts as offline).")
 @click.option("--labs", "lab_names", default=None, help="Comma-separated labs (default: all).")
 @click.option("--watch", type=float, default=0, help="Refresh every N seconds (Ctrl-C stops).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def room_progress(names, notebooks, pgdata, lab_names, watch, as_json):
+def room_progress(names, roster, notebooks, pgdata, lab_names, watch, as_json):
     """Each learner x exercise: passed, still the hint, or not started.
 
     Runs each lab's own self-check cells (from its solved notebook) against
-    every learner's databases, read-only, and prints a table."""
+    every learner's databases, read-only, all in ONE checking process, and
+    prints a timestamped table, then where each learner is stuck, with the hint."""
     from labapp.room import progress  # nbformat and the labs' checks: only for `flask room ...`
+    from labapp.room import roster as room_roster  # the room's modules: only for `flask room ...`
 
-    while True:
-        results = progress.survey(names.split(",") if names else None, notebooks=notebooks,
-                                  pgdata=pgdata, only=lab_names.split(",") if lab_names else None)
-        if as_json:
-            click.echo(json.dumps(results, indent=2))
-        else:
-            if watch:
-                click.clear()
-            click.echo(progress.table(results))
-        if not watch:
-            return
-        time.sleep(watch)
+    chosen = names.split(",") if names else None
+    if roster:
+        chosen = list(dict.fromkeys(room_roster.load(roster).learners + (chosen or [])))
+    with progress.Checker() as checker:
+        while True:
+            started = time.monotonic()
+            at = datetime.datetime.now(datetime.timezone.utc)
+            results = progress.survey(chosen, notebooks=notebooks, pgdata=pgdata, checker=checker,
+                                      only=lab_names.split(",") if lab_names else None)
+            if as_json:
+                click.echo(json.dumps(results, indent=2))
+            else:
+                if watch:
+                    click.clear()
+                click.echo(progress.table(results, at=at, seconds=time.monotonic() - started))
+            if not watch:
+                return
+            time.sleep(watch)
 
 
 # -- flask db: Flask-Migrate's commands, in a group that reports failures truly ------

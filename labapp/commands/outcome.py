@@ -47,7 +47,9 @@ def _watched(engine):
     transaction the block committed after the last alembic_version stamp (the
     revision's own work before its block). Also: did any statement run in
     autocommit mode, and was the failing one among them?"""
-    seen = {"autocommit": [], "blocks": False, "failed_outside": False}
+    # stamped: this process committed an alembic_version stamp (else a move of
+    # alembic_version during the run was another session's: two upgrades at once)
+    seen = {"autocommit": [], "blocks": False, "failed_outside": False, "stamped": False}
     in_transaction = []
 
     def autocommit(conn):
@@ -69,6 +71,7 @@ def _watched(engine):
     def commit(conn):
         stamps = [i for i, text in enumerate(in_transaction) if "alembic_version" in text]
         if stamps:  # work up to the stamp belongs to a recorded revision
+            seen["stamped"] = True
             seen["autocommit"] = in_transaction[stamps[-1] + 1:]
         else:
             seen["autocommit"] += in_transaction
@@ -132,6 +135,12 @@ def story(direction, before, after, seen, directory, backend="postgresql"):
         notes = [f"but its autocommit_block committed: {_shown(committed)}"] if committed else []
         notes += [outside] if outside else []
         return text + (f" ({'; '.join(notes)})" if notes else "")
+    if not seen.get("stamped", True):
+        # it committed no stamp, yet alembic_version moved: another process's upgrade
+        # (replicas that each run `flask db upgrade` at boot)
+        return (f"Another session moved the database from {_at(before)} to {_at(after)} while "
+                f"this command ran (two upgrades at once); this command's own work was rolled back"
+                + (f", but its autocommit_block committed: {_shown(committed)}" if committed else ""))
     if direction == "upgrade":
         moved = _between(directory, after, before)
         verb = "committed"

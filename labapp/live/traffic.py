@@ -188,6 +188,7 @@ class Load:
         self._requests, self._marks = [], []
         self._lock, self._stop = threading.Lock(), threading.Event()
         self._jobs = queue.Queue()
+        self._pending = {}  # target URL -> its requests queued or in flight
         self._threads, self._t0, self.report = [], None, None
 
     def route(self, *servers, mix=None):
@@ -224,6 +225,8 @@ class Load:
                 break
             targets, mix = self.targets, self.mix
             target, release = targets[n % len(targets)]
+            with self._lock:
+                self._pending[target] = self._pending.get(target, 0) + 1
             self._jobs.put((due, target, release, mix[(n // len(targets)) % len(mix)]))
         for _ in range(self.clients):
             self._jobs.put(None)  # no more users: each client ends once the queue is empty
@@ -236,6 +239,8 @@ class Load:
             due, target, release, (method, path, body) = job
             self._record(due, target, release, path, self._send(method, target + path, body),
                          method)
+            with self._lock:
+                self._pending[target] -= 1
 
     def _health_checks(self):
         while not self._stop.wait(self.health_every) and self.now() <= self.seconds:
@@ -262,6 +267,19 @@ class Load:
             return exc.code
         except (OSError, ValueError):  # refused, reset, timed out
             return 0
+
+    def drain(self, server, timeout=30):
+        """After a route() without `server`: wait until every request already sent its
+        way is answered (users that arrived before the switch), so it can be stopped
+        without failing them. True once drained."""
+        target = _check_loopback(getattr(server, "url", server))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._pending.get(target):
+                    return True
+            self._stop.wait(0.02)
+        return False
 
     def wait(self, seconds):
         """Let the traffic flow for `seconds` (less if every client has finished)."""
@@ -347,6 +365,52 @@ class LongReport:
         if self._error:
             raise self._error
         return self
+
+
+class IdleSession:
+    """A session someone forgot: it ran `sql` in a transaction and then sat
+    there, `idle in transaction`, keeping every lock the statement took (a psql
+    window left open over lunch). Its session is called `name` in
+    pg_stat_activity.
+
+        forgotten = traffic.IdleSession(lab09.url, "UPDATE deals SET title = title WHERE id = 1")
+        forgotten.pid      # its backend's pid (what pg_blocking_pids() names)
+        forgotten.poke()   # its next statement: "ok", or the error that ended it
+        forgotten.close()  # rolled back (if it is still there)
+    """
+
+    def __init__(self, url, sql, name="psql"):
+        settings.refuse_in_self_checks("idle session")
+        self._engine = sa.create_engine(url, poolclass=sa.pool.NullPool,
+                                        connect_args={"application_name": name})
+        self._conn = self._engine.connect()
+        self.pid = self._conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        self._conn.exec_driver_sql(sql)  # the transaction stays open: idle in transaction
+
+    def poke(self):
+        """Send its next statement: "ok" if the session is still there, or the
+        first line of the error its user sees."""
+        try:
+            self._conn.exec_driver_sql("SELECT 1")
+            return "ok"
+        except sa.exc.DBAPIError as exc:
+            self._conn.invalidate()
+            return str(exc.orig).strip().splitlines()[0]
+
+    def close(self):
+        """Roll it back and close it; a session the server already ended is just dropped."""
+        try:
+            self._conn.close()
+        except sa.exc.DBAPIError:
+            with contextlib.suppress(sa.exc.ResourceClosedError):
+                self._conn.invalidate()
+        self._engine.dispose()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 @contextlib.contextmanager

@@ -1,13 +1,16 @@
 """The instructor's live view: every learner x every exercise, from their databases.
 
-    flask --app labapp room progress --notebooks '/srv/labapp/homes/{learner}/notebooks' --watch 20
+    flask --app labapp room progress --roster /etc/labapp/roster.txt \
+        --notebooks '/home/jupyter-{learner}/notebooks' --watch 20
 
 The checks are the labs' own: each lab's self-check cells (those that call
 `labapp.runtime.selfcheck`'s `verdict`, in its solved notebook; not `traffic.verdict`,
-which reports a measurement) run again, for each learner, in
-a process of their own that works in the learner's workspace and sees the
-learner's databases READ-ONLY (PGOPTIONS default_transaction_read_only, for
-every connection it and its commands open; git takes no optional locks).
+which reports a measurement) run again, for each learner, in ONE checking
+process for the whole room (Checker: not a Python per learner x lab), which
+works in each learner's workspace in turn, with what the previous learner left
+cleared, and sees the learners' databases READ-ONLY (PGOPTIONS
+default_transaction_read_only, for every connection it opens; a lock it waits
+for over 3 s is given up; git takes no optional locks).
 What a check cell needs from earlier cells (an import, `replica =
 lab03.sibling("_replay")`) is found with Python's own parser and run first;
 the lab's setup cell and the exercises' solutions never run. A check that
@@ -20,20 +23,24 @@ appear here without a line of this module changing.
 
 A learner's exercise is:
   passed       its verdict says done
-  hint         its verdict gives a hint (shown with --json)
+  hint         its verdict gives a hint (shown under the table)
   not started  the learner has no database for that lab yet
   offline      their embedded server is not running (--pgdata)
-  error        the check itself failed (shown with --json)
+  error        the check itself failed (the reason shown under the table)
+
+The table is timestamped; with --roster every learner on the hub's roster has a
+line, started or not.
 """
 import ast
 import builtins
 import contextlib
+import functools
 import io
 import json
 import os
+import select
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +52,9 @@ from labapp.server import config, database, learners, pgserver
 from labapp.errors import LabError
 
 READ_ONLY = "-c default_transaction_read_only=on"
+WAIT_LITTLE = "-c lock_timeout=3s -c statement_timeout=20s"  # a learner mid-migration holds locks
+# modules a check may keep loaded: the kit's and installed packages' (not a learner's models.py)
+PACKAGES = (str(Path(__file__).resolve().parents[1]), sys.prefix, sys.base_prefix)
 
 
 # -- which cells: the self-checks and what they need, by Python's parser -------------
@@ -157,6 +167,7 @@ def _title(tree):
     return None
 
 
+@functools.lru_cache(maxsize=None)  # a solved notebook does not change while a room runs
 def plan(spec):
     """(lab variable name, [Planned]) for lab `spec`: its self-checks, in order."""
     notebook, _ = spec.copies()[-1]  # the solved copy where there is one
@@ -216,6 +227,10 @@ def check(lab_name, learner, notebooks_folder):
     os.chdir(copy.workspace)
     kept = selfcheck.recorded(selfcheck.record_file(copy.workspace))
     shell = InteractiveShell.instance()
+    # a failing statement's error is read from the result: formatting its traceback (most
+    # of a check's time, as a just-started lab's checks fail on purpose) is for nobody
+    shell.showtraceback = lambda *args, **kwargs: None
+    shell.reset(new_session=False)  # the previous learner's names are gone
     shell.user_ns.update({variable: copy})
     for planned in checks:
         if planned.live:
@@ -237,28 +252,157 @@ def check(lab_name, learner, notebooks_folder):
     return found
 
 
+class Checker:
+    """The room's ONE checking process (`python -m labapp.room.progress --worker`): it
+    runs every learner's checks, one after another, each in the learner's workspace
+    with their name and server, with what the previous check left behind cleared
+    (cwd, environment, the learner's modules, the shell's namespace). Its connections
+    are read-only and give up on a lock after a few seconds (a learner mid-migration
+    holds ACCESS EXCLUSIVE). A check that hangs or kills it costs that check: the
+    process is started again for the next one.
+
+        with Checker() as checker:
+            found = checker.run("lab02", "alice", Path("/home/jupyter-alice/notebooks"))
+    """
+
+    def __init__(self, timeout=60):
+        self.timeout, self.proc = timeout, None
+        self.seen = {}  # (learner, lab) -> (fingerprint, results): a refresh rechecks what changed
+        self.ran = 0    # checks run by the process (not answered from `seen`)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _start(self):
+        env = {**os.environ, "PGOPTIONS": READ_ONLY + " " + WAIT_LITTLE, "GIT_OPTIONAL_LOCKS": "0",
+               "PYTHONDONTWRITEBYTECODE": "1", "LABAPP_SELF_CHECKS_ONLY": "1"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "labapp.room.progress", "--worker"], env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True, bufsize=1)
+
+    def close(self, kill=False):
+        if self.proc is None:
+            return
+        if kill:
+            self.proc.kill()
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
+        self.proc = None
+
+    def run_if_changed(self, spec, learner, notebooks_folder, pgdata=None):
+        """run(), unless the learner's workspace and databases are as they were when
+        this Checker last checked them (a --watch refresh): then the same results."""
+        key = (learner, spec.name)
+        mark = fingerprint(spec, learner, notebooks_folder, pgdata)
+        if key in self.seen and self.seen[key][0] == mark:
+            return self.seen[key][1]
+        found = self.run(spec.name, learner, notebooks_folder, pgdata)
+        if not any(e["state"] == "error" for e in found):
+            self.seen[key] = (mark, found)
+        return found
+
+    def run(self, lab_name, learner, notebooks_folder, pgdata=None):
+        """[{title, state, hint}] for one learner's lab."""
+        self.ran += 1
+        if self.proc is not None and self.proc.poll() is not None:
+            self.close()
+        if self.proc is None:
+            self._start()
+        job = {"lab": lab_name, "learner": learner, "notebooks": str(notebooks_folder), "pgdata": pgdata}
+        self.proc.stdin.write(json.dumps(job) + "\n")
+        self.proc.stdin.flush()
+        ready, _, _ = select.select([self.proc.stdout], [], [], self.timeout)
+        line = self.proc.stdout.readline() if ready else ""
+        if not line:
+            why = f"the check took over {self.timeout:g} s" if not ready else "the checking process stopped"
+            self.close(kill=True)
+            return [{"title": None, "state": "error", "hint": why}]
+        return json.loads(line)
+
+
+CHANGES = ("SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0), count(*) "
+           "FROM pg_stat_all_tables")  # catalogs included: DDL counts too
+
+
+def fingerprint(spec, learner, notebooks_folder, pgdata=None):
+    """What a check reads, summed up cheaply: the workspace's files (names, sizes,
+    times), the kernel's recorded verdicts, and each of the lab's databases' row
+    changes (PostgreSQL's statistics, catalogs included, so DDL counts; they lag a
+    second at most: a change shows at the next refresh)."""
+    copy = runtime.Lab(spec, False, Path(notebooks_folder), learner=learner)
+    files = []
+    for root, folders, names in os.walk(copy.workspace):
+        folders[:] = [f for f in folders if f != "__pycache__"]
+        for name in names:
+            try:
+                info = os.stat(os.path.join(root, name))
+            except OSError:
+                continue
+            files.append((root, name, info.st_mtime_ns, info.st_size))
+    record = selfcheck.record_file(copy.workspace)
+    marks = [sorted(files), record.stat().st_mtime_ns if record.exists() else None]
+    with _environ(**({"LABAPP_PGDATA": pgdata} if pgdata else {})):
+        for url in [copy.url] + [copy.sibling(s).url for s in spec.more_databases]:
+            try:
+                engine = database.quick_engine(url)
+                with engine.connect() as conn:
+                    marks.append(tuple(conn.exec_driver_sql(CHANGES).one()))
+                engine.dispose()
+            except Exception:  # no such database (yet): that is its state
+                marks.append(None)
+    return hash(repr(marks))
+
+
 def _check_in_child(lab_name, learner, notebooks_folder, pgdata, timeout=120):
-    env = {**os.environ, "PGOPTIONS": READ_ONLY, "GIT_OPTIONAL_LOCKS": "0",
-           "PYTHONDONTWRITEBYTECODE": "1", "LABAPP_LEARNER": learner, "LABAPP_SELF_CHECKS_ONLY": "1"}
-    if pgdata:
-        env["LABAPP_PGDATA"] = pgdata
-        env.pop("DATABASE_URL", None)
-    proc = subprocess.run([sys.executable, "-m", "labapp.room.progress", lab_name, learner,
-                           str(notebooks_folder)], env=env, capture_output=True, text=True,
-                          timeout=timeout, cwd=notebooks_folder if Path(notebooks_folder).is_dir() else None)
-    if proc.returncode:
-        return [{"title": None, "state": "error", "hint": (proc.stderr.strip().splitlines() or ["?"])[-1]}]
-    return json.loads(proc.stdout)
+    """One learner's lab in a checking process of its own (a test, a one-off)."""
+    with Checker(timeout) as checker:
+        return checker.run(lab_name, learner, notebooks_folder, pgdata)
+
+
+def _worker(jobs, out):
+    """The checking process's loop: a job (JSON) a line in, its results a line out."""
+    base_env, base_cwd, base_path = dict(os.environ), os.getcwd(), list(sys.path)
+    base_modules = set(sys.modules)
+    for line in jobs:
+        job = json.loads(line)
+        os.environ.clear()
+        os.environ.update(base_env, LABAPP_LEARNER=job["learner"])
+        if job["pgdata"]:
+            os.environ["LABAPP_PGDATA"] = job["pgdata"]
+            os.environ.pop("DATABASE_URL", None)
+        folder = Path(job["notebooks"])
+        if folder.is_dir():
+            os.chdir(folder)
+        try:
+            found = check(job["lab"], job["learner"], folder)
+        except LabError as exc:
+            found = [{"title": None, "state": "error", "hint": str(exc)}]
+        except Exception as exc:  # one learner's broken check is that learner's error, not the room's
+            found = [{"title": None, "state": "error", "hint": f"{type(exc).__name__}: {exc}"}]
+        finally:
+            selfcheck._listeners.clear()
+            os.chdir(base_cwd)
+            sys.path[:] = base_path
+            for name in set(sys.modules) - base_modules:  # the learner's models.py, app.py, ...
+                if not str(getattr(sys.modules[name], "__file__", "") or "").startswith(PACKAGES):
+                    del sys.modules[name]
+        out.write(json.dumps(found) + "\n")
+        out.flush()
 
 
 # -- the room: every learner, every lab ------------------------------------------------
 
 def discover():
     """The learners with a database on the server DATABASE_URL names."""
-    engine = database.server_engine(config.database_url("postgres"))
-    with database.friendly_errors(engine.url), engine.connect() as conn:
-        names = [n for (n,) in conn.exec_driver_sql("SELECT datname FROM pg_database")]
-    return sorted({learners.owner(n) for n in names if learners.owner(n)})
+    return sorted({learners.owner(n) for n in _databases() if learners.owner(n)})
 
 
 @contextlib.contextmanager
@@ -272,46 +416,56 @@ def _environ(**values):
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
 
 
-def _exists(name):
-    return database.database_exists(config.database_url(name))
+def _databases():
+    """The names of the databases on the server DATABASE_URL names."""
+    engine = database.server_engine(config.database_url("postgres"))
+    with database.friendly_errors(engine.url), engine.connect() as conn:
+        return {n for (n,) in conn.exec_driver_sql("SELECT datname FROM pg_database")}
 
 
-def survey(names=None, notebooks=None, pgdata=None, only=None):
-    """{learner: {lab: [{title, state, hint}]}} for every learner and lab with self-checks."""
+def survey(names=None, notebooks=None, pgdata=None, only=None, checker=None):
+    """{learner: {lab: [{title, state, hint}]}} for every learner and lab with self-checks,
+    every check run by ONE process (`checker`, a Checker: pass one to keep it across
+    refreshes)."""
     specs = [s for s in labs.LABS if s.exercises and (not only or s.name in only)]
     if names is None:
         if pgdata:
-            raise LabError("with --pgdata, name the learners (--learners a,b,c)")
+            raise LabError("with --pgdata, name the learners (--learners a,b,c or --roster)")
         names = discover()
     counts = {spec.name: len(plan(spec)[1]) for spec in specs}
     results = {name: {} for name in names}
-
-    def one(name, spec):
-        learner = learners.clean(name)
-        folder = Path((notebooks or "~{learner}/notebooks").format(learner=name)).expanduser()
-        data = pgdata.format(learner=name) if pgdata else None
-        if data:
-            with _environ(LABAPP_PGDATA=data):  # a look only: no server is started
-                running = pgserver.is_running()
-            state = None if running else "offline"
-        else:
-            state = None if _exists(spec.database(False, learner=learner)) else "not started"
-        if state:
-            return name, spec.name, [{"title": None, "state": state, "hint": None}] * counts[spec.name]
-        return name, spec.name, _check_in_child(spec.name, learner, folder, data)
-
-    with ThreadPoolExecutor(max_workers=1 if pgdata else 2) as pool:
-        for name, lab_name, found in pool.map(lambda job: one(*job),
-                                              [(n, s) for n in names for s in specs]):
-            results[name][lab_name] = found
+    existing = None if pgdata else _databases()  # one query for the room, not one per learner x lab
+    own = checker is None
+    checker = checker or Checker()
+    try:
+        for name in names:
+            learner = learners.clean(name)
+            folder = Path((notebooks or "~{learner}/notebooks").format(learner=name)).expanduser()
+            data = pgdata.format(learner=name) if pgdata else None
+            for spec in specs:
+                if data:
+                    with _environ(LABAPP_PGDATA=data):  # a look only: no server is started
+                        running = pgserver.is_running()
+                    state = None if running else "offline"
+                else:
+                    state = None if spec.database(False, learner=learner) in existing else "not started"
+                if state:
+                    results[name][spec.name] = [{"title": None, "state": state, "hint": None}] * counts[spec.name]
+                else:
+                    results[name][spec.name] = checker.run_if_changed(spec, learner, folder, data)
+    finally:
+        if own:
+            checker.close()
     return results
 
 
 SYMBOLS = {"passed": "✅", "hint": "❌", "not started": "·", "offline": "off", "error": "?"}
 
 
-def table(results):
-    """learner x exercise, one line per learner, one column per lab exercise."""
+def table(results, at=None, seconds=None):
+    """learner x exercise, one line per learner, one column per lab exercise; then each
+    learner's first exercise not passed, with its hint (or the check's error). `at`: the
+    time of the survey, shown on top."""
     columns = []
     for lab_results in results.values():
         for lab_name, found in lab_results.items():
@@ -321,21 +475,42 @@ def table(results):
     columns.sort()
     header = ["learner"] + [f"{lab_name[3:]}.{i + 1}" for lab_name, i in columns]
     lines = [header]
+    stuck = []
     for name, lab_results in sorted(results.items()):
         cells = []
         for lab_name, i in columns:
             found = lab_results.get(lab_name, [])
             cells.append(SYMBOLS[found[i]["state"]] if i < len(found) else "")
         lines.append([name] + cells)
+        first = next(((lab_name, i, found[i]) for lab_name, i in columns
+                      for found in [lab_results.get(lab_name, [])]
+                      if i < len(found) and found[i]["state"] in ("hint", "error") and found[i]["hint"]), None)
+        if first:
+            lab_name, i, entry = first
+            mark = "?" if entry["state"] == "error" else "hint"
+            stuck.append(f"  {name}  {lab_name[3:]}.{i + 1} {mark}: {entry['hint']}")
     width = max(len(line[0]) for line in lines)
     rendered = [f"{line[0]:<{width}}  " + " ".join(f"{c:^5}" for c in line[1:]) for line in lines]
     legend = "✅ passed  ❌ still the hint  · not started  off server offline  ? check failed"
-    return "\n".join(rendered + ["", legend])
+    top = []
+    if at is not None:
+        took = f", checked in {seconds:.1f} s" if seconds is not None else ""
+        top = [f"Room progress at {at:%Y-%m-%d %H:%M:%S %Z}: {len(results)} learners{took}", ""]
+    bottom = ["", "Where each one is (their first exercise not passed):", *stuck] if stuck else []
+    return "\n".join(top + rendered + ["", legend] + bottom)
 
 
 def main(argv=None):
-    """python -m labapp.room.progress LAB LEARNER NOTEBOOKS: one learner's checks, as JSON."""
-    lab_name, learner, folder = (sys.argv[1:] if argv is None else argv)
+    """python -m labapp.room.progress --worker: the room's checking process (Checker);
+    python -m labapp.room.progress LAB LEARNER NOTEBOOKS: one learner's checks, as JSON."""
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--worker"]:
+        out = os.fdopen(os.dup(1), "w")  # results only: what checks print goes to stderr
+        os.dup2(2, 1)
+        sys.stdout = sys.stderr
+        _worker(sys.stdin, out)
+        return 0
+    lab_name, learner, folder = args
     try:
         found = check(lab_name, learner, Path(folder))
     except LabError as exc:

@@ -86,6 +86,22 @@ class Lab:
             self.git_config.write_text(GIT_CONFIG.format(number=self.name.removeprefix("lab")))
         return self
 
+    def resumable(self):
+        """Is there work of an earlier kernel to continue: the workspace, and the
+        lab's database if the lab starts with one?"""
+        if not self.workspace.is_dir() or not any(self.workspace.iterdir()):
+            return False
+        return not self.spec.createdb or database.database_exists(self.url)
+
+    def resume(self):
+        """Keep the workspace and databases as they are; only app servers an
+        earlier kernel left serving from the workspace are stopped (the lab's cells
+        start their own)."""
+        processes.end(self.workspace)
+        if self.spec.git and not self.git_config.exists():
+            self.git_config.write_text(GIT_CONFIG.format(number=self.name.removeprefix("lab")))
+        return self
+
     @property
     def git_config(self):
         return self.workspace.with_name(self.workspace.name + ".gitconfig")
@@ -152,8 +168,18 @@ class Lab:
 _notebook_folder = None  # where the kernel started: setup() moves it into the workspace
 
 
-def setup(name):
-    """Reset lab `name`'s database and workspace, and work from the workspace."""
+_set_up_here = set()  # the workspaces whose setup ran in this kernel
+
+
+def setup(name, fresh=False):
+    """Lab `name`'s database and workspace, and work from the workspace.
+
+    Work from an earlier kernel (the learner's server restarted, the culler stopped
+    it, the laptop slept) is kept: the workspace's files and the lab's databases stay
+    as they were, and the lab continues. It starts over (database dropped and made
+    again, workspace rebuilt) when there is nothing to keep, when `fresh=True`, when
+    this kernel already set the lab up (running the lab again from the top), or
+    under LABAPP_FRESH=1 (the test runners: stored outputs come from a fresh lab)."""
     global _notebook_folder, _setup
     _show_errors_in_one_line()
     _guard_later_cells()
@@ -165,13 +191,19 @@ def setup(name):
     lab = Lab(spec, solutions, notebooks)
     _prepare_shell(lab)
     _close_sql_sessions()  # the reset drops the databases they are on
-    lab.reset()
+    keep = not (fresh or settings.fresh_labs() or str(lab.workspace) in _set_up_here) and lab.resumable()
+    lab.resume() if keep else lab.reset()
+    _set_up_here.add(str(lab.workspace))
     os.chdir(lab.workspace)
     selfcheck.record_into(lab.workspace)  # for `flask room progress`
     _load_sql_magic(lab.url if spec.createdb else None)
-    fresh = "fresh database" if spec.createdb else "no database yet"
-    print(f"Lab {name}: {fresh} {lab.database!r}, fresh workspace "
-          f"{lab.workspace.relative_to(notebooks).as_posix()}/")
+    workspace_name = lab.workspace.relative_to(notebooks).as_posix()
+    if keep:
+        print(f"Lab {name}: continuing as you left it: database {lab.database!r}, workspace "
+              f"{workspace_name}/ (to start over: lab.setup({name!r}, fresh=True))")
+    else:
+        fresh_db = "fresh database" if spec.createdb else "no database yet"
+        print(f"Lab {name}: {fresh_db} {lab.database!r}, fresh workspace {workspace_name}/")
     print(f"Server: {lab.server()}")
     _setup = "done"
     return lab

@@ -73,6 +73,8 @@ LABS = (
         migrations=True, data=True),
     LabSpec("lab08", "08-Rename-Without-Downtime.ipynb", "Rename without downtime", minutes=45,
         migrations=True, data=True),
+    LabSpec("lab09", "09-Many-App-Servers.ipynb", "Deploy day: many app servers, one database",
+        minutes=65, migrations=True, data=True),
     LabSpec("lab10", "10-Constraints-Types-Backfills.ipynb",
         "Constraints, type changes and backfills without downtime", minutes=70,
         migrations=True, data=True),

@@ -8,7 +8,9 @@ warm start; the CLI floor (one `flask --help`); each lab's nbval time against
 its floor; the whole `make test`; the replay command; an enum swap against
 `ALTER TYPE ... ADD VALUE` at 1M rows; and labs 07, 08 and 10's scenarios under live
 traffic (the app on waitress, the load generator), each the naive way and the
-safe way: failed requests, the slowest request, and their ratio. It checks the kit's targets
+safe way: failed requests, the slowest request, and their ratio; and lab 09's
+replica storm (three copies that each upgrade at boot: naive, with an advisory
+lock, with a release step): failed boots, duplicate work, time to serve. It checks the kit's targets
 (whole test command <= 120 s, each lab <= 20 s and <= 1.5x its floor) and prints
 whether each holds. Nothing here fails on a time: it reports.
 
@@ -21,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tools.bench import clone, labs, live, migrations, startup
+from tools.bench import clone, fleet, labs, live, migrations, startup
 from tools.bench.measure import TARGET_LAB, TARGET_RATIO, TARGET_SETUP, TARGET_SUITE, Table
 
 
@@ -32,6 +34,8 @@ def main(argv=None):
     parser.add_argument("--skip-suite", action="store_true", help="no `make test` row")
     parser.add_argument("--only-live", action="store_true",
                         help="only the live-traffic rows of labs 07, 08 and 10")
+    parser.add_argument("--only-fleet", action="store_true",
+                        help="only lab 09's replica storm (naive, advisory lock, release step)")
     parser.add_argument("--only-setup", action="store_true",
                         help="only the fresh clone -> JupyterLab rows (uv, pip)")
     options = parser.parse_args(argv)
@@ -42,9 +46,12 @@ def main(argv=None):
     try:
         if options.only_live:
             live.bench_live(table, tmp)
+            fleet.bench_fleet(table, tmp)
+        elif options.only_fleet:
+            fleet.bench_fleet(table, tmp)
         elif options.only_setup:
             clone.bench_setup(table, tmp)
-        if options.only_live or options.only_setup:
+        if options.only_live or options.only_setup or options.only_fleet:
             table.print()
             return
         if options.skip_venv:
@@ -59,6 +66,7 @@ def main(argv=None):
         migrations.bench_replay(table, tmp)
         migrations.bench_enum(table)
         live.bench_live(table, tmp)
+        fleet.bench_fleet(table, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     table.print()

@@ -11,14 +11,21 @@ with the notebook's path (its kernel starts in the notebook's folder), then one
 token. Each cell's outputs come back in nbformat's shape, with its latency.
 """
 import asyncio
+import fcntl
+import hashlib
 import json
 import os
+import pwd
 import random
 import secrets
+import shutil
 import signal
+import ssl
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +35,9 @@ import psutil
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import websocket_connect
 
+from labapp.room import roster
 from tools import scenarios
+from tools.hub import auth
 
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "jupyterhub_config.py"
@@ -49,20 +58,35 @@ class Hub:
     """A JupyterHub started with the kit's config on loopback ports; stopped
     (SIGTERM, as a service manager stops it) when the block ends."""
 
-    def __init__(self, state, room_url=None, room_file=None, password="room-password-1"):
-        self.state, self.password = Path(state), password
+    def __init__(self, state, room_url=None, room_file=None, roster_file=None, tls=None, cull_idle=0):
+        """`roster_file`: the room's roster (default: one with only an instructor; the
+        driver makes learners through the hub's API, which logs nobody in); `tls`:
+        (cert, key) PEM files for HTTPS; `cull_idle`: the idle culler's timeout (0: off)."""
+        self.state = Path(state)
         self.homes = self.state / "homes"
         self.port, self.api_port = scenarios.free_port_block(2), scenarios.free_port_block(1)
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.tls = tls
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.token = secrets.token_hex(32)
+        if roster_file is None:
+            self.state.mkdir(parents=True, exist_ok=True)
+            roster_file = roster.write(roster.new([]), self.state / "roster.txt")
+        self.roster_file = Path(roster_file)
         # the room's settings are these, none of the run's around it
         self.env = scenarios.environment(
-            scenarios.KIT_SETTINGS, scenarios.PYTEST_RUN, LABAPP_ROOM_PASSWORD=password,
+            scenarios.KIT_SETTINGS, scenarios.PYTEST_RUN, LABAPP_HUB_ROSTER=self.roster_file,
             LABAPP_HUB_PORT=self.port, LABAPP_HUB_API_PORT=self.api_port, LABAPP_HUB_STATE=self.state,
             LABAPP_HUB_HOMES=self.homes, LABAPP_HUB_DRIVER_TOKEN=self.token,
+            LABAPP_HUB_CULL_IDLE=cull_idle,
+            LABAPP_HUB_SSL_CERT=tls[0] if tls else None, LABAPP_HUB_SSL_KEY=tls[1] if tls else None,
             LABAPP_ROOM_DATABASE_URL=room_url or None, LABAPP_ROOM_FILE=room_file)
         self.process = None
         self.names = []
+
+    @property
+    def ssl(self):
+        """Tornado's client settings: trust the room's own certificate."""
+        return {"ca_certs": str(self.tls[0])} if self.tls else {}
 
     def __enter__(self):
         if not PROXY.exists():
@@ -70,18 +94,33 @@ class Hub:
         self.state.mkdir(parents=True, exist_ok=True)
         self.homes.mkdir(mode=0o755, exist_ok=True)
         self.log = open(self.state / "jupyterhub.log", "w")
-        self.process = subprocess.Popen([str(scenarios.BIN / "jupyterhub"), "-f", str(CONFIG)], cwd=self.state,
+        self.process = subprocess.Popen([str(learners_bin() / "jupyterhub"), "-f", str(CONFIG)], cwd=self.state,
                                         env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while not scenarios.answers(f"{self.url}/hub/api/"):
+        deadline = time.monotonic() + 120
+        while not answers(f"{self.url}/hub/api/", self.tls[0] if self.tls else None):
             if self.process.poll() is not None or time.monotonic() > deadline:
+                tail = self.log_tail()
                 self.stop()
-                raise RuntimeError(f"the hub did not start: {self.log_tail()}")
+                raise RuntimeError(f"the hub did not start: {tail}")
             time.sleep(0.3)
         return self
 
     def __exit__(self, *exc):
         self.stop()
+
+    def remove_accounts(self):
+        """As root, the hub made a system account per learner (jupyter-<name>): the
+        driver's learners are not people, so theirs go when the room ends (after
+        `leftovers()`, which finds their processes by their homes)."""
+        if os.geteuid() != 0:
+            return
+        for name in self.names:
+            try:
+                entry = pwd.getpwnam(auth.account(name))
+            except KeyError:
+                continue
+            if entry.pw_gecos.startswith("labapp learner"):  # one the hub made, nobody else's
+                subprocess.run(["userdel", "--remove", entry.pw_name], capture_output=True)
 
     def log_tail(self, lines=40):
         self.log.flush()
@@ -102,7 +141,7 @@ class Hub:
     def leftovers(self):
         """Processes of this room still alive: the proxy, learners' servers, their
         kernels and commands, their embedded PostgreSQL servers."""
-        pgdatas = [str(pgdata_of(self.homes / name, name)) for name in self.names]
+        pgdatas = [str(pgdata_of(self.home(name), name)) for name in self.names]
         found = []
         for proc in psutil.process_iter(["name", "cmdline"]):
             try:
@@ -121,10 +160,20 @@ class Hub:
                 found.append(f"{proc.pid} {cmd[:160]}")
         return found
 
+    def home(self, name):
+        """The learner's home: their account's as root, else under the homes folder."""
+        if os.geteuid() == 0:
+            try:
+                return Path(pwd.getpwnam(auth.account(name)).pw_dir)
+            except KeyError:
+                return Path("/nonexistent") / name
+        return self.homes / name
+
     async def api(self, method, path, body=None, token=None):
         request = HTTPRequest(f"{self.url}/hub/api{path}", method=method, request_timeout=120,
                               headers={"Authorization": f"token {token or self.token}"},
-                              body=None if method in ("GET", "DELETE") else json.dumps(body or {}))
+                              body=None if method in ("GET", "DELETE") else json.dumps(body or {}),
+                              **self.ssl)
         response = await AsyncHTTPClient().fetch(request, raise_error=False)
         if response.code >= 400 and not (method == "POST" and response.code == 409):
             raise RuntimeError(f"{method} {path}: {response.code} {response.body[:300]!r}")
@@ -134,7 +183,10 @@ class Hub:
         """Create `name`, start their server, mint their token."""
         self.names.append(name)
         await self.api("POST", f"/users/{name}")
-        await self.api("POST", f"/users/{name}/server")
+        try:
+            await self.api("POST", f"/users/{name}/server")
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}\n{self.log_tail()}") from None
         deadline = time.monotonic() + 120
         while True:
             user = await self.api("GET", f"/users/{name}")
@@ -151,11 +203,64 @@ class Hub:
         await self.api("DELETE", f"/users/{name}/server")
 
 
+def answers(url, cafile=None, timeout=2):
+    """Does `url` answer 200 now (over HTTPS: with the room's certificate)?"""
+    context = ssl.create_default_context(cafile=cafile) if cafile else None
+    try:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def learners_bin():
+    """The bin folder of a kit environment that learners' accounts can run. As root
+    with the kit's own venv built on a Python under /root (pyenv), a copy of the
+    environment on the system's python3 (uv, from requirements.lock; cached in the
+    temp folder per lock and clone, ~6 s the first time) stands in for the guide's
+    "install the kit with the system's Python"."""
+    if os.geteuid() != 0 or auth.runnable_by_learners(scenarios.BIN / "python"):
+        return scenarios.BIN
+    kit = HERE.parent.parent
+    key = hashlib.sha1(b"".join([(kit / "requirements.lock").read_bytes(), (kit / "pyproject.toml").read_bytes(),
+                                 str(kit).encode()])).hexdigest()[:12]
+    venv = Path(tempfile.gettempdir()) / f"labapp-hub-venv-{key}"
+    done = venv / ".labapp-complete"
+    if done.exists():
+        return venv / "bin"
+    python = shutil.which("python3", path="/usr/bin:/usr/local/bin")
+    uv = shutil.which("uv") or next((str(p) for p in (kit / ".venv-bootstrap" / "bin" / "uv", scenarios.BIN / "uv")
+                                     if p.exists()), None)
+    if not python or not uv or not auth.runnable_by_learners(python):
+        raise RuntimeError("as root, learners need a kit environment on a Python they can run: "
+                           "no /usr/bin/python3 or no uv here")
+    version = ".".join(map(str, sys.version_info[:3]))  # the lock's floor, not Debian's 3.11.2 (see the guide)
+    with open(f"{venv}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another run building the same one: wait for it
+        if not done.exists():
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.run([uv, "venv", "-q", "--python", python, str(venv)], check=True, capture_output=True)
+            subprocess.run([uv, "pip", "install", "-q", "--python-version", version,
+                            "-r", str(kit / "requirements.lock"), "-e", str(kit)],
+                           check=True, capture_output=True, env={**os.environ, "VIRTUAL_ENV": str(venv)})
+            done.touch()
+    return venv / "bin"
+
+
 def pgdata_of(home, name):
-    """Where the learner's embedded server keeps its data (labapp.server.pgserver, in their env)."""
+    """Where the learner's embedded server keeps its data (labapp.server.pgserver, in
+    their env, as their account: as root the answer would differ)."""
     env = {"HOME": str(home), "JUPYTERHUB_USER": name, "PATH": os.environ["PATH"]}
-    out = subprocess.run([sys.executable, "-c", "from labapp.server import pgserver; print(pgserver.data_dir())"],
-                         env=env, capture_output=True, text=True, timeout=60)
+    account = {}
+    if os.geteuid() == 0:
+        try:
+            entry = pwd.getpwnam(auth.account(name))
+            account = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+        except KeyError:
+            pass
+    python = learners_bin() / "python"
+    out = subprocess.run([str(python), "-c", "from labapp.server import pgserver; print(pgserver.data_dir())"],
+                         env=env, cwd="/", capture_output=True, text=True, timeout=60, **account)
     return Path(out.stdout.strip())
 
 
@@ -166,12 +271,13 @@ class Learner:
 
     @property
     def home(self):
-        return self.hub.homes / self.name
+        return self.hub.home(self.name)
 
     async def _call(self, method, path, body=None):
         request = HTTPRequest(f"{self.base}{path}", method=method, request_timeout=120,
                               headers={"Authorization": f"token {self.token}"},
-                              body=None if method in ("GET", "DELETE") else json.dumps(body or {}))
+                              body=None if method in ("GET", "DELETE") else json.dumps(body or {}),
+                              **self.hub.ssl)
         response = await AsyncHTTPClient().fetch(request, raise_error=False)
         if response.code >= 400:
             raise RuntimeError(f"{self.name}: {method} {path}: {response.code} {response.body[:300]!r}")
@@ -191,7 +297,7 @@ class Learner:
         kernel = session["kernel"]["id"]
         channel = Channel(await websocket_connect(HTTPRequest(
             f"ws{self.base[4:]}/api/kernels/{kernel}/channels?session_id={uuid.uuid4().hex}",
-            headers={"Authorization": f"token {self.token}"}), max_message_size=64 * 2**20))
+            headers={"Authorization": f"token {self.token}"}, **self.hub.ssl), max_message_size=64 * 2**20))
         try:
             await channel.request("kernel_info_request", {}, timeout=60)
             for cell in cells:
