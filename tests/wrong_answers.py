@@ -1065,6 +1065,45 @@ def downgrade():
 !flask db upgrade
 ''', hint="must hold 200 characters"),
     ],
+    "lab11": [
+        # Exercise 1: upgrade staging as it is: its alembic_version says head, so nothing runs
+        Wrong(1, '''
+!LABAPP_DATABASE={staging.database} flask db upgrade
+''', hint="staging has no deals.closed_at"),
+        # Exercise 1: a guess instead of a comparison: "the one before the head", then
+        # upgrade: closed_at comes, but 0005 and 0006 never run there
+        Wrong(1, '''
+!LABAPP_DATABASE={staging.database} flask db stamp 0006
+!LABAPP_DATABASE={staging.database} flask db upgrade
+''', hint="staging's schema still differs from production's"),
+        # Exercise 2: the revision by hand, with the name the server gave the constraint in
+        # 2019: 0002 renamed it, so the upgrade fails and nothing changes
+        Wrong(2, '''
+lab11.edit("models.py", """
+    email = db.Column(db.String(200), nullable=False, unique=True)
+""", """
+    email = db.Column(db.String(200), nullable=False)
+""")
+from pathlib import Path
+Path("migrations/versions/0008_emails_may_repeat.py").write_text(
+    '"""emails may repeat"""\\nfrom alembic import op\\n\\n'
+    "revision = '0008'\\ndown_revision = '0007'\\nbranch_labels = None\\ndepends_on = None\\n\\n\\n"
+    "def upgrade():\\n    op.drop_constraint('contacts_email_key', 'contacts', type_='unique')\\n\\n\\n"
+    "def downgrade():\\n    op.create_unique_constraint(None, 'contacts', ['email'])\\n")
+!flask db upgrade
+''', hint="contacts.email is still unique in production"),
+        # Exercise 3: the model changed and migrate run, without compare_server_default:
+        # an empty revision 0009, applied; the database still defaults to USD
+        Wrong(3, '''
+lab11.edit("models.py", """
+    currency = db.Column(db.String(3), nullable=False, server_default="USD")
+""", """
+    currency = db.Column(db.String(3), nullable=False, server_default="EUR")
+""")
+!flask db migrate -m "deals in euros" --rev-id 0009
+!flask db upgrade
+''', hint="still defaults to"),
+    ],
 }
 
 RIGHT = {

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from labapp import errors, settings
-from labapp.runtime import labs, selfcheck, workspace
+from labapp.runtime import brownfield, labs, selfcheck, workspace
 from labapp.server import config, database, learners, pgserver, processes
 from labapp.errors import LabError
 
@@ -81,6 +81,8 @@ class Lab:
         if self.spec.createdb:
             learners.create_database(self.url)
         workspace.build(self.workspace, self.spec)
+        if self.spec.brownfield:
+            brownfield.build(self)
         selfcheck.record_file(self.workspace).unlink(missing_ok=True)  # a fresh lab: no verdicts
         if self.spec.git:
             self.git_config.write_text(GIT_CONFIG.format(number=self.name.removeprefix("lab")))

@@ -51,6 +51,13 @@ def recorded(path):
         return {}
 
 
+def has_database(lab):
+    """Is there a database for `lab` (a lab's sibling the lab makes itself, lab11.sibling("_staging"))?"""
+    from labapp.server import database  # the server's catalog: only for a check that asks
+
+    return database.database_exists(lab.url)
+
+
 def columns(lab, table):
     """{column: data type} of `table` in the lab's database ({} if no table)."""
     rows = lab.sql(
