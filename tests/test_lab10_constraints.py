@@ -16,7 +16,8 @@ its cells show, on the real server, with its own revisions (tests/chains/lab10.p
   `rewrite` column reads): a wider varchar and varchar -> text do not, nor a
   USING that is only the cast; a shorter varchar, a USING that computes
   (`trim(title)`), integer -> bigint and text -> integer do.
-* `Report.held_up` counts the requests a lock held up, and no others.
+* `Report.held_up` counts the requests a lock held up, and no others; `Trace.blocking`
+  starts where the watcher first saw the lock granted.
 """
 import pytest
 import sqlalchemy as sa
@@ -144,27 +145,29 @@ def report(*requests):
 def test_held_up_counts_the_requests_a_lock_held_up():
     lock = (101.0, 102.0)  # held from 1 s to 2 s into the load
     load = report((0.5, 0.01, "/api/deals", "POST"),   # before it: not counted
-                  (1.1, 0.01, "/api/deals", "POST"),   # its first quarter: the lock not sure yet
+                  (0.99, 0.5, "/api/deals", "POST"),   # before it too, though answered during it
                   (1.3, 0.75, "/api/deals", "POST"),   # arrived during it, answered after
                   (1.5, 0.60, "/api/deals", "POST"),   # the same
                   (1.6, 0.01, "/api/deals?limit=5", "GET"),  # a read that went through
-                  (1.9, 0.02, "/api/deals", "POST"))   # a write that went through
+                  (1.9, 0.02, "/api/deals", "POST"),   # a write that went through
+                  (2.0, 0.01, "/api/deals", "POST"))   # after it: not counted
     assert load.held_up(lock, writes=True) == (3, 2)
     assert load.held_up(lock, writes=False) == (1, 0)
     assert load.held_up(None) == (0, 0)
 
 
-def test_blocking_is_the_longest_lock_that_blocks_the_operation():
+def test_blocking_is_the_longest_lock_that_blocks_the_operation_from_when_it_was_surely_granted():
     step = locktrace.Step(0, "ALTER TABLE deals ...", 1.0, 3.0)
-    step.locks = [locktrace.Lock("table", "deals", "SHARE UPDATE EXCLUSIVE", 1.0, 5.0),
-                  locktrace.Lock("table", "deals", "SHARE ROW EXCLUSIVE", 1.0, 3.0),
-                  locktrace.Lock("table", "contacts", "ACCESS EXCLUSIVE", 1.0, 4.0)]
+    step.locks = [locktrace.Lock("table", "deals", "SHARE UPDATE EXCLUSIVE", 1.0, 5.0, granted=1.1),
+                  locktrace.Lock("table", "deals", "SHARE ROW EXCLUSIVE", 1.0, 3.5, granted=1.5),
+                  locktrace.Lock("table", "contacts", "ACCESS EXCLUSIVE", 1.0, 4.0, granted=1.2)]
     trace = locktrace.Trace("upgrade", 0.0, steps=[step])
-    assert trace.blocking("deals", "writes") == (1.0, 3.0)
+    # from the watcher's first look that saw it granted (it may have waited, or the server
+    # may have been slow to get there), not from its statement's start
+    assert trace.blocking("deals", "writes") == (1.5, 3.5)
     assert trace.blocking("deals", "reads") is None
-    assert trace.blocking("contacts", "reads") == (1.0, 4.0)
-    # a statement that first waited for its lock (the app's transactions in flight) held it
-    # only from the end of its wait
-    trace.waits = [locktrace.Wait(0, "deals", "SHARE ROW EXCLUSIVE", 1.0, 1.5)]
-    assert trace.blocking("deals", "writes") == (1.5, 3.0)
-
+    assert trace.blocking("contacts", "reads") == (1.2, 4.0)
+    # never seen granted (a statement quicker than the watcher's poll): held for sure only
+    # from its statement's end
+    step.locks[1].granted = None
+    assert trace.blocking("deals", "writes") == (3.0, 3.5)

@@ -314,6 +314,10 @@ def test_an_alter_that_waits_behind_a_reader_is_reported_waiting(project):
     assert locktrace.bucket(trace.waits[0].seconds) == "≥ 1 s"
     assert row(proc.output, "ALTER TABLE deals ADD COLUMN")[6] == "≥ 1 s"
     assert "#1 waited ≥ 1 s for ACCESS EXCLUSIVE on deals, behind blocker" in proc.output
+    # held for sure only from the watcher's first look that saw it granted, after the wait
+    lock = next(lock for lock in step.locks if lock.mode == "ACCESS EXCLUSIVE")
+    assert trace.waits[0].end <= lock.granted <= lock.end
+    assert trace.blocking("deals", "reads") == (lock.granted, lock.end)
 
 
 @postgres_only

@@ -181,6 +181,7 @@ class Lock:
     end: float = None    # its transaction's COMMIT/ROLLBACK; a statement outside one: its end
     new: bool = False    # created in the same transaction: nobody else sees it yet
     seen_by: str = "session"  # "session" (asked after the statement) or "watcher"
+    granted: float = None  # the end of the watcher's first look that saw it granted: held by then
 
     @property
     def relation(self):
@@ -288,16 +289,18 @@ class Trace:
     def blocking(self, table, operation="writes"):
         """(start, end) of the longest-held lock on `table` that blocks `operation`
         ("reads" or "writes"), on the time.monotonic() timeline; None if no lock did.
-        It starts once the lock was granted: after the waits its statement was seen in
-        (the app's transactions in flight go first)."""
+        Only when PostgreSQL had surely granted it: from the end of the watcher's first
+        look at pg_locks that saw it granted (a statement may first wait behind the
+        app's transactions in flight, and a busy server takes a while to get there)."""
         found = []
-        for number, step in enumerate(self.steps):
-            granted = max((w.end for w in self.waits if w.step == number and w.end is not None),
-                          default=None)
+        for step in self.steps:
             for lock in step.locks:
                 if lock.name == table and operation in lock.blocks and lock.end is not None:
-                    start = max(lock.start, granted) if granted is not None else lock.start
-                    found.append((lock.end - start, start, lock.end))
+                    # held for sure from the watcher's first sighting of it granted; never
+                    # seen (a statement shorter than the watcher's poll): from its statement's end
+                    start = lock.granted if lock.granted is not None else step.end
+                    if start is not None and start < lock.end:
+                        found.append((lock.end - start, start, lock.end))
         return max(found)[1:] if found else None
 
     # -- reading it -------------------------------------------------------------------
@@ -728,8 +731,15 @@ class Tracer:
         return name.rpartition(".")[2] == self.version_table
 
     def _from_watcher(self, polls):
-        """The watcher's sightings: the locks of statements outside a transaction, and waits."""
+        """The watcher's sightings: the locks of statements outside a transaction, when
+        each lock was first seen granted, and waits."""
         steps = self.trace.steps
+        first_seen = {}  # (kind, name, mode) -> [(t0, t1) of each look that saw it granted]
+        for _, t0, t1, rows in polls:
+            for kind, oid, mode, granted, *_ in rows:
+                name = self._known.get((kind, oid)) if kind in ("table", "type") else None
+                if granted and name is not None:
+                    first_seen.setdefault((kind, name, mode), []).append((t0, t1))
         for step in steps:
             if step.transaction is not None or step.wrapped or step.end is None:
                 continue
@@ -746,6 +756,10 @@ class Tracer:
                                        new=(kind, oid) not in self._before[step.index],
                                        seen_by="watcher"))
             step.locks = _sorted(step.locks)
+        for step in steps:
+            for lock in step.locks:  # a look that began after its statement did
+                lock.granted = next((t1 for t0, t1 in first_seen.get((lock.kind, lock.name, lock.mode), ())
+                                     if t0 >= lock.start and t1 <= (lock.end or t1)), None)
         for key, start, end, behind, behind_for in _intervals(polls):
             if behind == ["locktrace"] and self._watcher.same_database:
                 continue  # a CONCURRENTLY build waiting for one of the watcher's own looks

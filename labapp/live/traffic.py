@@ -130,20 +130,16 @@ class Report:
                 return start, end
         raise LabError(f"no mark {label!r} in this report (marks: {[m[0] for m in self.marks]})")
 
-    def held_up(self, interval, writes=True, margin=0.02, settle=0.25):
+    def held_up(self, interval, writes=True):
         """Did a lock held over `interval` ((start, end), time.monotonic(), as
-        Trace.blocking gives it) hold up the app? (arrived, answered_after): the
-        writes (POST; writes=False: the reads) whose users arrived while it was held,
-        and how many of them were answered only once it was let go. A lock that
-        blocks them gives answered_after == arrived; one that does not lets them
-        through meanwhile. The interval starts with its statement, before the server
-        granted the lock (a busy machine takes a while to get there, and a wait too
-        short for the trace's watcher goes unseen): the first `settle` of it (at
-        least `margin` seconds) is left out."""
+        Trace.blocking gives it: from when PostgreSQL had surely granted it) hold up
+        the app? (arrived, answered_after): the writes (POST; writes=False: the reads)
+        whose users arrived while it was held, and how many of them were answered only
+        once it was let go. A lock that blocks them gives answered_after == arrived;
+        one that does not lets them through meanwhile."""
         if interval is None:
             return 0, 0
-        settled = max(margin, settle * (interval[1] - interval[0]))
-        start, end = interval[0] - self.t0 + settled, interval[1] - self.t0
+        start, end = interval[0] - self.t0, interval[1] - self.t0
         arrived = [r for r in self.requests if not r.health and start <= r.start < end
                    and (r.method == "POST") == writes]
         return len(arrived), sum(r.start + r.latency >= end for r in arrived)
