@@ -3,7 +3,7 @@ resume where they stopped.
 
 * Killed half-way (SIGKILL, no clean exit), the progress it kept says exactly
   which rows are done: every row up to it filled, none after it.
-* Run again, it goes on from there: in the end every row was updated exactly
+* Run again, it goes on from there (and says where, then each tenth of the ids): in the end every row was updated exactly
   once (a trigger counts each row's updates), none skipped; a row inserted after
   the first run began is left to the app's trigger.
 * Bad input is one line, and changes nothing.
@@ -72,6 +72,12 @@ def test_killed_half_way_it_resumes_without_redoing_or_skipping_a_row(items, db_
     proc = run_flask("backfill", "items", "dst", "src", "--batch", "500", timeout=120)
     assert proc.returncode == 0, proc.output
     assert f"done, {ROWS - last} rows set by this run, 1 left NULL" in proc.output, proc.output
+    # no terminal: where it resumed, then one line for each tenth of the ids after it
+    tenth = last * 10 // ROWS
+    assert f"backfill items.dst: resumed at {tenth * 10}% of the ids" in proc.output, proc.output
+    assert [line for line in proc.output.splitlines() if line.endswith("0% of the ids")
+            and "resumed" not in line] == [f"backfill items.dst: {t * 10}% of the ids"
+                                           for t in range(tenth + 1, 11)], proc.output
     assert rows(items, "SELECT count(*) FROM items WHERE id <= :n AND dst = src AND updates = 1",
                 n=ROWS) == [(ROWS,)]
     assert rows(items, "SELECT dst, updates FROM items WHERE src = -1") == [(None, 0)]

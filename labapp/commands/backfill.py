@@ -13,7 +13,8 @@ not compare): killed at any moment, the command run again goes on after the
 last batch that committed, and neither redoes nor skips a row. `--pause`
 seconds between batches throttle it, so that the app's own writes get their
 turn; `--restart` forgets the progress kept. A progress bar on a terminal;
-elsewhere (a notebook's `!flask`), a line every tenth of the way.
+elsewhere (a notebook's `!flask`), a line every tenth of the ids (10%, 20%, ...:
+the same lines on every run, whatever the largest id).
 """
 import re
 import time
@@ -55,7 +56,7 @@ def _primary_key(conn, table):
 
 def run(engine, table, column, expression, batch=5000, pause=0.0, restart=False, step=None):
     """Backfill `table`.`column` = `expression` (see the module's docstring); step(last, top)
-    after each committed batch. Returns (rows updated by this run, top)."""
+    before the first batch and after each committed one. Returns (rows updated by this run, top)."""
     name, updated = f"{table}.{column}", 0
     with engine.begin() as conn:
         for statement in PROGRESS.split(";"):
@@ -72,6 +73,8 @@ def run(engine, table, column, expression, batch=5000, pause=0.0, restart=False,
     fill = sa.text(f"UPDATE {table} SET {column} = {expression}"
                    f" WHERE {key} > :last AND {key} <= :upto AND {column} IS NULL")
     done = sa.text("UPDATE labapp.backfills SET last_id = :upto WHERE name = :n")
+    if step:
+        step(last, top)  # where it starts: 0, or where a killed run stopped
     while last < top:
         upto = min(last + batch, top)
         with engine.begin() as conn:  # the batch and its progress commit together
@@ -103,19 +106,24 @@ def backfill_command(table, column, expression, batch, pause, restart):
     trigger, for the rows the app writes meanwhile)."""
     table, column = _identifier("table", table), _identifier("column", column)
     engine = db.engine
-    shown = {"tenth": 0}
+    shown = {"tenth": None}
 
-    def lines(last, top):  # no terminal: a line every tenth of the way, the same on every run
+    def lines(last, top):  # no terminal: a line every tenth of the ids, the same on every run
         tenth = last * 10 // top if top else 10
-        if tenth > shown["tenth"]:
+        if shown["tenth"] is None:  # before the first batch: where a killed run stopped
             shown["tenth"] = tenth
-            click.echo(f"backfill {table}.{column}: ids up to {last} of {top}")
+            if 0 < last < top:
+                click.echo(f"backfill {table}.{column}: resumed at {tenth * 10}% of the ids")
+            return
+        for crossed in range(shown["tenth"] + 1, tenth + 1):
+            click.echo(f"backfill {table}.{column}: {crossed * 10}% of the ids")
+        shown["tenth"] = max(shown["tenth"], tenth)
 
     try:
         if click.get_text_stream("stdout").isatty():
             with click.progressbar(length=1, label=f"backfill {table}.{column}") as bar:
                 def step(last, top):
-                    bar.length = top
+                    bar.length = top or 1
                     bar.update(last - bar.pos)
                 updated, top = run(engine, table, column, expression, batch, pause, restart, step)
         else:
