@@ -16,6 +16,8 @@ its cells show, on the real server, with its own revisions (tests/chains/lab10.p
   `rewrite` column reads): a wider varchar and varchar -> text do not, nor a
   USING that is only the cast; a shorter varchar, a USING that computes
   (`trim(title)`), integer -> bigint and text -> integer do.
+* `SET NOT NULL` reads no row when a validated CHECK (col IS NOT NULL) proves it
+  (the contract's swap), and scans the table without one.
 * `Report.held_up` counts the requests a lock held up, and no others; `Trace.blocking`
   starts where the watcher first saw the lock granted.
 """
@@ -135,6 +137,36 @@ def test_which_type_changes_rewrite_the_table(db_url, change, rewrites):
     before = rows(db_url, "SELECT pg_relation_filenode('t')")
     rows(db_url, f"ALTER TABLE t ALTER COLUMN {change}")
     assert (rows(db_url, "SELECT pg_relation_filenode('t')") != before) is rewrites
+
+
+def test_set_not_null_reads_no_row_once_a_validated_check_proves_it(db_url):
+    """The swap of lab 10's expand/contract: `SET NOT NULL` under ACCESS EXCLUSIVE
+    scans the table, unless a validated CHECK (col IS NOT NULL) proves it already
+    (PostgreSQL says which at DEBUG1)."""
+    rows(db_url, "CREATE TABLE t (a bigint, b bigint)")
+    rows(db_url, "INSERT INTO t SELECT i, i FROM generate_series(1, 1000) i")
+    rows(db_url, "ALTER TABLE t ADD CONSTRAINT t_b_not_null CHECK (b IS NOT NULL) NOT VALID")
+    rows(db_url, "ALTER TABLE t VALIDATE CONSTRAINT t_b_not_null")
+    engine = database.quick_engine(db_url)
+    connection = engine.raw_connection()  # the DBAPI connection keeps the server's notices
+    try:
+        cursor = connection.cursor()
+        cursor.execute("SET client_min_messages = debug1")
+        notices = connection.dbapi_connection.notices
+        del notices[:]
+        cursor.execute("ALTER TABLE t ALTER COLUMN b SET NOT NULL")
+        proved = list(notices)
+        del notices[:]
+        cursor.execute("ALTER TABLE t ALTER COLUMN a SET NOT NULL")
+        scanned = list(notices)
+        connection.rollback()
+    finally:
+        connection.close()
+        engine.dispose()
+    assert any('"t.b" are sufficient to prove that it does not contain nulls' in n
+               for n in proved), proved
+    assert not any("verifying table" in n for n in proved), proved
+    assert any('verifying table "t"' in n for n in scanned), scanned
 
 
 def report(*requests):
