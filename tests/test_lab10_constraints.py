@@ -203,3 +203,14 @@ def test_blocking_is_the_longest_lock_that_blocks_the_operation_from_when_it_was
     # from its statement's end
     step.locks[1].granted = None
     assert trace.blocking("deals", "writes") == (3.0, 3.5)
+
+
+def test_answered_during_counts_what_was_answered_within_a_mark():
+    load = report((0.5, 0.01, "/api/deals", "POST"),   # before it
+                  (1.1, 0.01, "/api/deals", "POST"),   # during it, answered during it
+                  (1.5, 0.60, "/api/deals", "POST"),   # answered after it
+                  (1.6, 0.01, "/api/deals?limit=5", "GET"))
+    load.requests.append(traffic.Request(1.2, 0.01, 500, "u", "v1", "/api/deals", "POST"))  # failed
+    load.marks = [("swap", 1.0, 2.0)]
+    assert load.answered_during("swap", writes=True) == 1
+    assert load.answered_during("swap", writes=False) == 1

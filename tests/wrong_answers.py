@@ -932,7 +932,7 @@ drop_run = load.report
     "lab10": [
         # Exercise 1: every row of a duplicated event deleted, the first ones too
         Wrong(1, r'''
-lab10.edit("migrations/versions/0009_events_once.py", """
+lab10.edit("migrations/versions/0010_events_once.py", """
 def upgrade():
     with op.get_context().autocommit_block():
 """, """
@@ -950,7 +950,7 @@ def upgrade():
         # Exercise 1: the copies removed, but the failed build's INVALID index left:
         # the retry fails with "already exists"
         Wrong(1, r'''
-lab10.edit("migrations/versions/0009_events_once.py", """
+lab10.edit("migrations/versions/0010_events_once.py", """
 def upgrade():
     with op.get_context().autocommit_block():
 """, """
@@ -967,15 +967,15 @@ def upgrade():
         # Exercise 2: the foreign key as autogenerate writes it: a scan under a write lock
         Wrong(2, '''
 from pathlib import Path
-Path("migrations/versions/0010_event_contact_fk.py").write_text(\'\'\'"""event contact fk
+Path("migrations/versions/0011_event_contact_fk.py").write_text(\'\'\'"""event contact fk
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 """
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 
 
 def upgrade():
@@ -991,15 +991,15 @@ def downgrade():
         # Exercise 2: NOT VALID, and never validated
         Wrong(2, '''
 from pathlib import Path
-Path("migrations/versions/0010_event_contact_fk.py").write_text(\'\'\'"""event contact fk
+Path("migrations/versions/0011_event_contact_fk.py").write_text(\'\'\'"""event contact fk
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 """
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 
 
 def upgrade():
@@ -1015,16 +1015,16 @@ def downgrade():
         # Exercise 3: the type changed with a USING that computes: a rewrite
         Wrong(3, '''
 from pathlib import Path
-Path("migrations/versions/0011_longer_contact_names.py").write_text(\'\'\'"""longer names
+Path("migrations/versions/0012_longer_contact_names.py").write_text(\'\'\'"""longer names
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 
 
 def upgrade():
@@ -1043,16 +1043,16 @@ lab10.sql("ALTER TABLE contacts ALTER COLUMN name TYPE varchar(200)")
         # Exercise 3: a revision that shortens instead
         Wrong(3, '''
 from pathlib import Path
-Path("migrations/versions/0011_longer_contact_names.py").write_text(\'\'\'"""names
+Path("migrations/versions/0012_longer_contact_names.py").write_text(\'\'\'"""names
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 
 
 def upgrade():
@@ -1124,15 +1124,15 @@ lab08.edit("models.py", """
         # Exercise 2: split in two revisions, the second validating in autocommit_block()
         Right(2, '''
 from pathlib import Path
-Path("migrations/versions/0010_event_contact_fk.py").write_text(\'\'\'"""event contact fk, not valid
+Path("migrations/versions/0011_event_contact_fk.py").write_text(\'\'\'"""event contact fk, not valid
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 """
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 
 
 def upgrade():
@@ -1143,15 +1143,15 @@ def upgrade():
 def downgrade():
     op.drop_constraint("contact_events_contact_id_fkey", "contact_events", type_="foreignkey")
 \'\'\')
-Path("migrations/versions/0011_validate_event_contact_fk.py").write_text(\'\'\'"""validate it
+Path("migrations/versions/0012_validate_event_contact_fk.py").write_text(\'\'\'"""validate it
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 """
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 
 
 def upgrade():

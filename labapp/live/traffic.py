@@ -144,6 +144,14 @@ class Report:
                    and (r.method == "POST") == writes]
         return len(arrived), sum(r.start + r.latency >= end for r in arrived)
 
+    def answered_during(self, label, writes=True):
+        """How many writes (POST; writes=False: the reads) arrived while the mark
+        `label` ran and were answered, without an error, before it ended: the app
+        went on meanwhile."""
+        start, end = self.mark(label)
+        return sum(not r.health and not r.failed and start <= r.start and r.start + r.latency < end
+                   and (r.method == "POST") == writes for r in self.requests)
+
     def summary(self):
         return {"requests": len(self.requests), "failures": self.failures,
                 "p50_ms": round(self.p50 * 1000, 1), "p99_ms": round(self.p99 * 1000, 1),
