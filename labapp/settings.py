@@ -9,6 +9,8 @@
     LABAPP_FRESH            1: every lab's setup cell starts the lab over, even where a learner's
                             work from an earlier kernel is there (test runners: nbval, build_labs)
     JPY_SESSION_NAME        (JupyterLab's) the notebook a kernel serves
+    JPY_PARENT_PID          (jupyter_client's) set in a kernel and in the commands its cells run:
+                            their `!` runs them on a pseudo-terminal, which is no terminal to draw on
 """
 import os
 
@@ -18,6 +20,11 @@ from labapp.errors import LabError
 def _get(name):
     """The variable's value, stripped; None if unset or empty."""
     return os.environ.get(name, "").strip() or None
+
+
+def in_a_kernel():
+    """Does this process run in a Jupyter kernel, or under one (a cell's `!flask`)?"""
+    return _get("JPY_PARENT_PID") is not None
 
 
 def database_url():

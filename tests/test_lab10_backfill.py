@@ -6,8 +6,12 @@ resume where they stopped.
 * Run again, it goes on from there (and says where, then each tenth of the ids): in the end every row was updated exactly
   once (a trigger counts each row's updates), none skipped; a row inserted after
   the first run began is left to the app's trigger.
+* On a terminal, a progress bar; under a Jupyter kernel (a cell's `!flask` runs on a
+  pseudo-terminal) the lines, which a notebook can store.
 * Bad input is one line, and changes nothing.
 """
+import os
+import pty
 import signal
 import subprocess
 import time
@@ -85,6 +89,38 @@ def test_killed_half_way_it_resumes_without_redoing_or_skipping_a_row(items, db_
     again = run_flask("backfill", "items", "dst", "src", timeout=120)  # nothing left to do
     assert "done, 0 rows set by this run" in again.output, again.output
     assert rows(items, "SELECT max(updates) FROM items") == [(1,)]
+
+
+def on_a_terminal(env):
+    """`flask backfill items dst src`'s output, on a pseudo-terminal as a cell's `!` runs it."""
+    parent, child = pty.openpty()
+    proc = subprocess.Popen(["flask", "backfill", "items", "dst", "src", "--batch", "2000",
+                             "--restart"], env=env, stdin=child, stdout=child, stderr=child)
+    os.close(child)
+    output = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(parent, 4096)
+            except OSError:  # the terminal closed: the command ended
+                break
+            if not chunk:
+                break
+            output += chunk
+    finally:
+        os.close(parent)
+        proc.wait(60)
+    return output.decode(errors="replace")
+
+
+def test_a_terminal_gets_a_bar_and_a_kernel_the_lines(items, db_name):
+    env = scenarios.environment(FLASK_APP="labapp", LABAPP_DATABASE=db_name, JPY_PARENT_PID=None)
+    bar = on_a_terminal(env)
+    assert "[####" in bar and "% of the ids" not in bar, bar
+    lines = on_a_terminal({**env, "JPY_PARENT_PID": "1"})
+    assert "[#" not in lines, lines
+    assert [line.strip() for line in lines.splitlines() if "% of the ids" in line] == [
+        f"backfill items.dst: {t * 10}% of the ids" for t in range(1, 11)], lines
 
 
 @pytest.mark.parametrize("args, expected", [

@@ -13,8 +13,9 @@ not compare): killed at any moment, the command run again goes on after the
 last batch that committed, and neither redoes nor skips a row. `--pause`
 seconds between batches throttle it, so that the app's own writes get their
 turn; `--restart` forgets the progress kept. A progress bar on a terminal;
-elsewhere (a notebook's `!flask`), a line every tenth of the ids (10%, 20%, ...:
-the same lines on every run, whatever the largest id).
+elsewhere, and in a notebook (whose `!flask` runs on a pseudo-terminal, where a
+bar would store a line per redraw, with its ETA), a line every tenth of the ids
+(10%, 20%, ...: the same lines on every run, whatever the largest id).
 """
 import re
 import time
@@ -23,6 +24,7 @@ import click
 import sqlalchemy as sa
 from flask.cli import with_appcontext
 
+from labapp import settings
 from labapp.crm import db
 from labapp.errors import LabError
 
@@ -120,7 +122,7 @@ def backfill_command(table, column, expression, batch, pause, restart):
         shown["tenth"] = max(shown["tenth"], tenth)
 
     try:
-        if click.get_text_stream("stdout").isatty():
+        if click.get_text_stream("stdout").isatty() and not settings.in_a_kernel():
             with click.progressbar(length=1, label=f"backfill {table}.{column}") as bar:
                 def step(last, top):
                     bar.length = top or 1
