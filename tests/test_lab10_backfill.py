@@ -3,8 +3,9 @@ resume where they stopped.
 
 * Killed half-way (SIGKILL, no clean exit), the progress it kept says exactly
   which rows are done: every row up to it filled, none after it.
-* Run again, it goes on from there (and says where, then each tenth of the ids): in the end every row was updated exactly
-  once (a trigger counts each row's updates), none skipped; a row inserted after
+* Run again, it goes on from there (and says where, then each tenth of the ids):
+  in the end every row was updated exactly once (a trigger counts each row's
+  updates), none skipped; a row inserted after
   the first run began is left to the app's trigger.
 * On a terminal, a progress bar; under a Jupyter kernel (a cell's `!flask` runs on a
   pseudo-terminal) the lines, which a notebook can store.
