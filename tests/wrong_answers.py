@@ -967,6 +967,18 @@ lab11.edit("models.py", """
 !flask db migrate -m "deals in euros" --rev-id 0009
 !flask db upgrade
 ''', hint="still defaults to"),
+        # Exercise 3: the same empty revision 0009, and production's default changed by hand in
+        # SQL: production says EUR, but a database built from the revisions says USD
+        Wrong(3, '''
+lab11.edit("models.py", """
+    currency = db.Column(db.String(3), nullable=False, server_default="USD")
+""", """
+    currency = db.Column(db.String(3), nullable=False, server_default="EUR")
+""")
+!flask db migrate -m "deals in euros" --rev-id 0009
+!flask db upgrade
+lab11.sql("ALTER TABLE deals ALTER COLUMN currency SET DEFAULT 'EUR'")
+''', hint="revision 0009 does not set the new default"),
     ],
 }
 
