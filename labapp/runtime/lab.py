@@ -152,11 +152,13 @@ class Lab:
         workspace.quiet_alembic_logging(self.workspace / ini)
         print(f"{ini}: lab 01's edit, the autogenerate plugin and sequence notes at WARN")
 
-    def sql(self, query, **params):
-        """Run one statement on the lab's database (committed); its rows, if any."""
+    def sql(self, query, autocommit=False, **params):
+        """Run one statement on the lab's database (committed); its rows, if any.
+        autocommit=True: outside any transaction (what CONCURRENTLY needs)."""
         engine = database.quick_engine(self.url)
+        run = engine.execution_options(isolation_level="AUTOCOMMIT") if autocommit else engine
         try:
-            with database.friendly_errors(self.url), engine.begin() as conn:
+            with database.friendly_errors(self.url), run.begin() as conn:
                 result = conn.execute(sa.text(query), params)
                 return result.all() if result.returns_rows else []
         finally:
