@@ -2,13 +2,15 @@
 real server, with its own revisions (tests/chains/lab09.patch).
 
 * Three copies that each run `flask db upgrade` at boot on a database one
-  revision behind (a data migration over many rows) all start the revision; one
+  revision behind (a data migration over many rows), started while a report
+  reads `deals` (so every copy reads alembic_version before any can commit: the
+  race is certain, whatever the machine's speed), all start the revision; one
   commits it and serves, the other two fail to boot with `DuplicateColumn`, and
   their line says another session moved alembic_version. The work is done once.
 * With `pg_advisory_xact_lock` in env.py (the chain's env.py), all three serve:
-  one runs the revision, the others wait for its lock (pg_locks says so) and then
-  find nothing to do. Taken with `pg_try_advisory_xact_lock`, the lock does not
-  wait, and copies fail to boot again.
+  one runs the revision, the other two wait for its lock (pg_locks says so) and
+  then find nothing to do. Taken with `pg_try_advisory_xact_lock`, the lock does
+  not wait, and two copies fail to boot again.
 * Run once as a release step, the revision is done before the copies start;
   copies started without `--upgrade` run no revision. A copy asked to upgrade
   from a release without migrations/ gets a one-line error.
@@ -90,7 +92,8 @@ def test_copies_that_each_upgrade_at_boot_race_and_two_fail(chain, db_url, stop_
     lab = fleet(chain, db_url, env_py=without_lock)
     stop_servers(lab)
     appserver.release(lab, "v2", migrations=True)
-    boots = appserver.boot(lab, "v2", 3, upgrade=True)
+    boots = appserver.boot(lab, "v2", 3, upgrade=True, during_report="deals")
+    assert [b.queued for b in boots] == [3] * 3  # all three waited behind the report
     failed = [b for b in boots if not b.ok]
     assert len(failed) == 2, [(b.name, b.error) for b in boots]
     for b in failed:
@@ -105,15 +108,16 @@ def test_copies_that_each_upgrade_at_boot_race_and_two_fail(chain, db_url, stop_
 
 def test_an_advisory_lock_in_env_py_makes_copies_wait_and_find_nothing_to_do(chain, db_url,
                                                                               stop_servers):
-    lab = fleet(chain, db_url)  # the chain's env.py: the lock, then SET LOCAL lock_timeout
+    lab = fleet(chain, db_url, env_py=without_timeouts)  # the chain's env.py as Exercise 1 has it
     stop_servers(lab)
     appserver.release(lab, "v2", migrations=True)
-    boots = appserver.boot(lab, "v2", 3, upgrade=True)
+    boots = appserver.boot(lab, "v2", 3, upgrade=True, during_report="deals")
+    assert [b.queued for b in boots] == [3] * 3  # the runner behind the report, two behind it
     assert all(b.ok for b in boots), [(b.name, b.error) for b in boots]
     assert sorted(len(b.ran) for b in boots) == [0, 0, 1]
     runner = next(b for b in boots if b.ran)
-    # PostgreSQL's pg_locks saw the others wait for the runner's advisory lock
-    assert not runner.waited and sum(b.waited for b in boots) >= 1
+    # PostgreSQL's pg_locks saw the other two wait for the runner's advisory lock
+    assert not runner.waited and sum(b.waited for b in boots) == 2
     assert alembic_versions(db_url) == ["0002"] and cents_filled_once(db_url)
 
 
@@ -123,8 +127,8 @@ def test_a_lock_that_does_not_wait_lets_the_race_through(chain, db_url, stop_ser
         "pg_advisory_xact_lock", "pg_try_advisory_xact_lock")))
     stop_servers(lab)
     appserver.release(lab, "v2", migrations=True)
-    boots = appserver.boot(lab, "v2", 3, upgrade=True)
-    assert sum(not b.ok for b in boots) >= 1, [(b.name, b.error) for b in boots]
+    boots = appserver.boot(lab, "v2", 3, upgrade=True, during_report="deals")
+    assert sum(not b.ok for b in boots) == 2, [(b.name, b.error) for b in boots]
     assert all("DuplicateColumn" in b.error for b in boots if not b.ok)
 
 
