@@ -30,6 +30,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+import sqlalchemy as sa
 
 from helpers import alembic_versions, column_names, flask_in, postgres_only, rows
 from labapp.commands import outcome
@@ -325,3 +326,58 @@ def test_an_autocommit_block_lets_the_transaction_lock_go_but_not_a_session_lock
     assert job.wait() == 0
     assert during_fill == [(lock == "session",)]
     assert alembic_versions(db_url) == ["0002"] and cents_filled_once(db_url)
+
+
+def test_pg_cancel_backend_leaves_an_idle_session_in_its_transaction_with_its_locks(db_url):
+    """The prose: "pg_cancel_backend would cancel a running query; an idle session
+    has none, so end the session". Cancelling it returns true and changes nothing."""
+    rows(db_url, "CREATE TABLE t (id int)")
+    with traffic.IdleSession(db_url, "INSERT INTO t VALUES (1)") as idle:
+        assert rows(db_url, "SELECT pg_cancel_backend(:p)", p=idle.pid) == [(True,)]
+        time.sleep(0.5)  # a cancel that did anything would have done it by now
+        assert rows(db_url, "SELECT state FROM pg_stat_activity WHERE pid = :p",
+                    p=idle.pid) == [("idle in transaction",)]
+        assert rows(db_url, "SELECT mode FROM pg_locks WHERE pid = :p AND relation = 't'::regclass",
+                    p=idle.pid) == [("RowExclusiveLock",)]
+        assert idle.poke() == "ok"  # its owner notices nothing: the transaction goes on
+        assert rows(db_url, "SELECT pg_terminate_backend(:p)", p=idle.pid) == [(True,)]
+        assert idle.poke().startswith(("server closed the connection unexpectedly",
+                                       "terminating connection due to administrator command"))
+
+
+def test_transaction_timeout_ends_a_busy_transaction_on_postgresql_17_and_later(db_url):
+    """The prose: PostgreSQL 17's `transaction_timeout` (the second target, 15, lacks
+    it). Unlike idle_in_transaction_session_timeout, it ends a transaction that keeps
+    running statements, none of them idle for long, none of them long."""
+    version = rows(db_url, "SELECT current_setting('server_version_num')::int")[0][0]
+    if version < 170000:
+        with pytest.raises(Exception, match="transaction_timeout"):
+            rows(db_url, "SET transaction_timeout = '1s'")
+        pytest.skip(f"PostgreSQL {version // 10000} has no transaction_timeout")
+    engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+
+    def busy_transaction(timeout):
+        """2 s of short statements, 50 ms apart, in one transaction: never idle, none long."""
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"SET transaction_timeout = '{timeout}'")
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()  # it begins
+            try:
+                for _ in range(40):
+                    conn.exec_driver_sql("SELECT pg_sleep(0.05)")
+            except sa.exc.OperationalError as exc:  # the server ended the session (FATAL)
+                conn.invalidate()
+                assert "server closed the connection" in str(exc) or "transaction timeout" in str(exc)
+                return pid, False
+            return pid, True
+
+    try:
+        assert busy_transaction("0")[1]  # without it, nothing ends that transaction
+        pid, finished = busy_transaction("1s")
+        assert not finished
+        for _ in range(50):  # the backend is gone (it may take a moment to exit)
+            if not rows(db_url, "SELECT 1 FROM pg_stat_activity WHERE pid = :p", p=pid):
+                break
+            time.sleep(0.1)
+        assert not rows(db_url, "SELECT 1 FROM pg_stat_activity WHERE pid = :p", p=pid)
+    finally:
+        engine.dispose()
