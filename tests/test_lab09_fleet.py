@@ -329,8 +329,9 @@ def test_an_autocommit_block_lets_the_transaction_lock_go_but_not_a_session_lock
 
 
 def test_pg_cancel_backend_leaves_an_idle_session_in_its_transaction_with_its_locks(db_url):
-    """The prose: "pg_cancel_backend would cancel a running query; an idle session
-    has none, so end the session". Cancelling it returns true and changes nothing."""
+    """The prose (and the notebook's cell, on the lab's own blocker): pg_cancel_backend
+    cancels a running query; an idle session has none, so the cancel returns true and
+    changes nothing: the transaction and its locks stay, until pg_terminate_backend."""
     rows(db_url, "CREATE TABLE t (id int)")
     with traffic.IdleSession(db_url, "INSERT INTO t VALUES (1)") as idle:
         assert rows(db_url, "SELECT pg_cancel_backend(:p)", p=idle.pid) == [(True,)]
