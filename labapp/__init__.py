@@ -14,8 +14,10 @@ tests/test_layers.py holds every module to that):
                 (traffic), the lock trace (locktrace), lab 04's observatory, and
                 the plots of both (timeline)
     runtime/    the notebooks' side: the lab registry (labs), a lab's setup cell
-                and its guard (lab), workspaces (workspace, starter/), self-checks,
-                diagrams, the labs' notebooks wherever the kit is installed
+                and its guard (lab), workspaces (workspace, starter/), lab 11's
+                production made long ago (brownfield), a schema read from the
+                catalog and two compared (schema), self-checks, diagrams, the
+                labs' notebooks wherever the kit is installed
     room/       a workshop on one server: a role per learner (roles), the live
                 view of who passed what (progress)
     commands/   the `flask` commands (cli, `flask db` with a true failure line
@@ -26,6 +28,7 @@ What a notebook cell or a lab's workspace imports stays here, at the top:
 
     from labapp import lab, appserver, traffic, locktrace
     from labapp import selfcheck as check
+    from labapp import schema                  # a database's schema, and two compared
     from labapp import db, create_app          # a workspace's models.py and app.py
 
 Each such name is the module (or object) of its layer, imported when first
@@ -52,6 +55,7 @@ PUBLIC = {
     "lab": "labapp.runtime.lab",
     "selfcheck": "labapp.runtime.selfcheck",
     "diagrams": "labapp.runtime.diagrams",
+    "schema": "labapp.runtime.schema",
     "appserver": "labapp.live.appserver",
     "traffic": "labapp.live.traffic",
     "locktrace": "labapp.live.locktrace",

@@ -929,6 +929,181 @@ with traffic.Load(v6, mix=traffic.sales("GBP")) as load:
 drop_run = load.report
 ''', hint="a request failed", after='v6 = appserver.start(lab09, "v6")'),
     ],
+    "lab10": [
+        # Exercise 1: every row of a duplicated event deleted, the first ones too
+        Wrong(1, r'''
+lab10.edit("migrations/versions/0009_events_once.py", """
+def upgrade():
+    with op.get_context().autocommit_block():
+""", """
+def upgrade():
+    op.execute(\"\"\"
+        DELETE FROM contact_events WHERE (contact_id, title, happened_at) IN (
+            SELECT contact_id, title, happened_at FROM contact_events
+            GROUP BY 1, 2, 3 HAVING count(*) > 1)
+    \"\"\")
+    with op.get_context().autocommit_block():
+        op.execute("DROP INDEX CONCURRENTLY IF EXISTS contact_events_once")
+""")
+!flask db upgrade
+''', hint="keep one row of each duplicated event"),
+        # Exercise 1: the copies removed, but the failed build's INVALID index left:
+        # the retry fails with "already exists"
+        Wrong(1, r'''
+lab10.edit("migrations/versions/0009_events_once.py", """
+def upgrade():
+    with op.get_context().autocommit_block():
+""", """
+def upgrade():
+    op.execute(\"\"\"
+        DELETE FROM contact_events copy USING contact_events first
+        WHERE (copy.contact_id, copy.title, copy.happened_at)
+            = (first.contact_id, first.title, first.happened_at) AND copy.id > first.id
+    \"\"\")
+    with op.get_context().autocommit_block():
+""")
+!flask db upgrade
+''', hint="the failed build left an INVALID index"),
+        # Exercise 2: the foreign key as autogenerate writes it: a scan under a write lock
+        Wrong(2, '''
+from pathlib import Path
+Path("migrations/versions/0010_event_contact_fk.py").write_text(\'\'\'"""event contact fk
+
+Revision ID: 0010
+Revises: 0009
+"""
+from alembic import op
+
+revision = "0010"
+down_revision = "0009"
+
+
+def upgrade():
+    op.create_foreign_key("contact_events_contact_id_fkey", "contact_events", "contacts",
+                          ["contact_id"], ["id"])
+
+
+def downgrade():
+    op.drop_constraint("contact_events_contact_id_fkey", "contact_events", type_="foreignkey")
+\'\'\')
+!flask db upgrade
+''', hint="add it NOT VALID"),
+        # Exercise 2: NOT VALID, and never validated
+        Wrong(2, '''
+from pathlib import Path
+Path("migrations/versions/0010_event_contact_fk.py").write_text(\'\'\'"""event contact fk
+
+Revision ID: 0010
+Revises: 0009
+"""
+from alembic import op
+
+revision = "0010"
+down_revision = "0009"
+
+
+def upgrade():
+    op.create_foreign_key("contact_events_contact_id_fkey", "contact_events", "contacts",
+                          ["contact_id"], ["id"], postgresql_not_valid=True)
+
+
+def downgrade():
+    op.drop_constraint("contact_events_contact_id_fkey", "contact_events", type_="foreignkey")
+\'\'\')
+!flask db upgrade
+''', hint="validate it in another transaction"),
+        # Exercise 3: the type changed with a USING that computes: a rewrite
+        Wrong(3, '''
+from pathlib import Path
+Path("migrations/versions/0011_longer_contact_names.py").write_text(\'\'\'"""longer names
+
+Revision ID: 0011
+Revises: 0010
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "0011"
+down_revision = "0010"
+
+
+def upgrade():
+    op.alter_column("contacts", "name", type_=sa.String(200), postgresql_using="trim(name)")
+
+
+def downgrade():
+    op.alter_column("contacts", "name", type_=sa.String(120))
+\'\'\')
+!flask db upgrade
+''', hint="contacts was rewritten"),
+        # Exercise 3: done by hand in SQL, no revision
+        Wrong(3, '''
+lab10.sql("ALTER TABLE contacts ALTER COLUMN name TYPE varchar(200)")
+''', hint="write it as a revision"),
+        # Exercise 3: a revision that shortens instead
+        Wrong(3, '''
+from pathlib import Path
+Path("migrations/versions/0011_longer_contact_names.py").write_text(\'\'\'"""names
+
+Revision ID: 0011
+Revises: 0010
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "0011"
+down_revision = "0010"
+
+
+def upgrade():
+    op.alter_column("contacts", "name", type_=sa.String(100))
+
+
+def downgrade():
+    op.alter_column("contacts", "name", type_=sa.String(120))
+\'\'\')
+!flask db upgrade
+''', hint="must hold 200 characters"),
+    ],
+    "lab11": [
+        # Exercise 1: upgrade staging as it is: its alembic_version says head, so nothing runs
+        Wrong(1, '''
+!LABAPP_DATABASE={staging.database} flask db upgrade
+''', hint="staging has no deals.closed_at"),
+        # Exercise 1: a guess instead of a comparison: "the one before the head", then
+        # upgrade: closed_at comes, but 0005 and 0006 never run there
+        Wrong(1, '''
+!LABAPP_DATABASE={staging.database} flask db stamp 0006
+!LABAPP_DATABASE={staging.database} flask db upgrade
+''', hint="staging's schema still differs from production's"),
+        # Exercise 2: the revision by hand, with the name the server gave the constraint in
+        # 2019: 0002 renamed it, so the upgrade fails and nothing changes
+        Wrong(2, '''
+lab11.edit("models.py", """
+    email = db.Column(db.String(200), nullable=False, unique=True)
+""", """
+    email = db.Column(db.String(200), nullable=False)
+""")
+from pathlib import Path
+Path("migrations/versions/0008_emails_may_repeat.py").write_text(
+    '"""emails may repeat"""\\nfrom alembic import op\\n\\n'
+    "revision = '0008'\\ndown_revision = '0007'\\nbranch_labels = None\\ndepends_on = None\\n\\n\\n"
+    "def upgrade():\\n    op.drop_constraint('contacts_email_key', 'contacts', type_='unique')\\n\\n\\n"
+    "def downgrade():\\n    op.create_unique_constraint(None, 'contacts', ['email'])\\n")
+!flask db upgrade
+''', hint="contacts.email is still unique in production"),
+        # Exercise 3: the model changed and migrate run, without compare_server_default:
+        # an empty revision 0009, applied; the database still defaults to USD
+        Wrong(3, '''
+lab11.edit("models.py", """
+    currency = db.Column(db.String(3), nullable=False, server_default="USD")
+""", """
+    currency = db.Column(db.String(3), nullable=False, server_default="EUR")
+""")
+!flask db migrate -m "deals in euros" --rev-id 0009
+!flask db upgrade
+''', hint="still defaults to"),
+    ],
 }
 
 RIGHT = {
@@ -943,6 +1118,51 @@ lab08.edit("models.py", """
     happened_at = db.Column(db.DateTime, nullable=False)
 """)
 !flask db check
+'''),
+    ],
+    "lab10": [
+        # Exercise 2: split in two revisions, the second validating in autocommit_block()
+        Right(2, '''
+from pathlib import Path
+Path("migrations/versions/0010_event_contact_fk.py").write_text(\'\'\'"""event contact fk, not valid
+
+Revision ID: 0010
+Revises: 0009
+"""
+from alembic import op
+
+revision = "0010"
+down_revision = "0009"
+
+
+def upgrade():
+    op.execute("ALTER TABLE contact_events ADD CONSTRAINT contact_events_contact_id_fkey"
+               " FOREIGN KEY (contact_id) REFERENCES contacts (id) NOT VALID")
+
+
+def downgrade():
+    op.drop_constraint("contact_events_contact_id_fkey", "contact_events", type_="foreignkey")
+\'\'\')
+Path("migrations/versions/0011_validate_event_contact_fk.py").write_text(\'\'\'"""validate it
+
+Revision ID: 0011
+Revises: 0010
+"""
+from alembic import op
+
+revision = "0011"
+down_revision = "0010"
+
+
+def upgrade():
+    with op.get_context().autocommit_block():
+        op.execute("ALTER TABLE contact_events VALIDATE CONSTRAINT contact_events_contact_id_fkey")
+
+
+def downgrade():
+    pass
+\'\'\')
+!flask db upgrade
 '''),
     ],
 }

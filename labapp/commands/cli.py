@@ -19,7 +19,7 @@ from flask_migrate.cli import db as flask_migrate_db
 from sqlalchemy.engine import make_url
 
 from labapp import crm, errors
-from labapp.commands import outcome, replay
+from labapp.commands import backfill, outcome, replay
 from labapp.crm import data
 from labapp.server import database, learners, pgserver
 
@@ -280,7 +280,7 @@ def init_app(app):
 
     messaging.TERMWIDTH = None
     for command in (createdb_command, dropdb_command, loaddata_command, dumpdata_command,
-                    pgserver_group, replay_production_command):
+                    pgserver_group, replay_production_command, backfill.backfill_command):
         app.cli.add_command(command)
 
 

@@ -9,12 +9,13 @@ read before and after, and the statements that ran in autocommit mode.
 
     with outcome.reported(app, "upgrade", directory):
         ...  # a DBAPIError leaves as a LabError whose one line says what stayed
+             # (so does a CompileError: a statement SQLAlchemy cannot write)
 """
 import contextlib
 
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import CompileError, DBAPIError
 
 from labapp import crm
 from labapp.server import database
@@ -174,3 +175,8 @@ def reported(app, direction, directory):
             backend = sa.engine.make_url(url).get_backend_name()
             told = story(direction, before, after, seen, directory, backend)
             raise LabError(f"{database.failed_statement(exc)}. {told}.") from None
+        except CompileError as exc:  # a statement SQLAlchemy cannot write: a nameless DROP CONSTRAINT
+            after = applied(url)
+            backend = sa.engine.make_url(url).get_backend_name()
+            told = story(direction, before, after, seen, directory, backend)
+            raise LabError(f"CompileError: {exc}. {told}.") from None

@@ -285,6 +285,21 @@ class Trace:
         """[(start, end, label)]: each statement the table shows."""
         return [(s.start, s.end, s.label) for s in self.shown()]
 
+    def blocking(self, table, operation="writes"):
+        """(start, end) of the longest-held lock on `table` that blocks `operation`
+        ("reads" or "writes"), on the time.monotonic() timeline; None if no lock did.
+        It starts once the lock was granted: after the waits its statement was seen in
+        (the app's transactions in flight go first)."""
+        found = []
+        for number, step in enumerate(self.steps):
+            granted = max((w.end for w in self.waits if w.step == number and w.end is not None),
+                          default=None)
+            for lock in step.locks:
+                if lock.name == table and operation in lock.blocks and lock.end is not None:
+                    start = max(lock.start, granted) if granted is not None else lock.start
+                    found.append((lock.end - start, start, lock.end))
+        return max(found)[1:] if found else None
+
     # -- reading it -------------------------------------------------------------------
     def shown(self):
         """The statements worth a row: the migration's, and Alembic's own only if they waited."""

@@ -69,6 +69,7 @@ class Request:
     target: str     # the server's URL
     release: str    # the release that server serves ("v1"; the URL for a bare URL)
     path: str = ""  # what was asked ("/api/deals?limit=5")
+    method: str = "GET"  # "POST": a write (the mixes' writes are POSTs)
 
     @property
     def failed(self):
@@ -128,6 +129,24 @@ class Report:
             if name == label:
                 return start, end
         raise LabError(f"no mark {label!r} in this report (marks: {[m[0] for m in self.marks]})")
+
+    def held_up(self, interval, writes=True, margin=0.02, settle=0.25):
+        """Did a lock held over `interval` ((start, end), time.monotonic(), as
+        Trace.blocking gives it) hold up the app? (arrived, answered_after): the
+        writes (POST; writes=False: the reads) whose users arrived while it was held,
+        and how many of them were answered only once it was let go. A lock that
+        blocks them gives answered_after == arrived; one that does not lets them
+        through meanwhile. The interval starts with its statement, before the server
+        granted the lock (a busy machine takes a while to get there, and a wait too
+        short for the trace's watcher goes unseen): the first `settle` of it (at
+        least `margin` seconds) is left out."""
+        if interval is None:
+            return 0, 0
+        settled = max(margin, settle * (interval[1] - interval[0]))
+        start, end = interval[0] - self.t0 + settled, interval[1] - self.t0
+        arrived = [r for r in self.requests if not r.health and start <= r.start < end
+                   and (r.method == "POST") == writes]
+        return len(arrived), sum(r.start + r.latency >= end for r in arrived)
 
     def summary(self):
         return {"requests": len(self.requests), "failures": self.failures,
@@ -219,7 +238,8 @@ class Load:
             if job is None or self._stop.is_set():
                 return
             due, target, release, (method, path, body) = job
-            self._record(due, target, release, path, self._send(method, target + path, body))
+            self._record(due, target, release, path, self._send(method, target + path, body),
+                         method)
             with self._lock:
                 self._pending[target] -= 1
 
@@ -230,9 +250,10 @@ class Load:
                 self._record(due, target, release, HEALTH,
                              self._send("GET", target + HEALTH, None, timeout=2))
 
-    def _record(self, due, target, release, path, status):
+    def _record(self, due, target, release, path, status, method="GET"):
         with self._lock:  # its time runs from when the user arrived, waiting for a client included
-            self._requests.append(Request(due, self.now() - due, status, target, release, path))
+            self._requests.append(Request(due, self.now() - due, status, target, release, path,
+                                          method))
 
     def _send(self, method, url, body, timeout=None):
         data = json.dumps(body).encode() if body is not None else None

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from labapp import errors, settings
-from labapp.runtime import labs, selfcheck, workspace
+from labapp.runtime import brownfield, labs, selfcheck, workspace
 from labapp.server import config, database, learners, pgserver, processes
 from labapp.errors import LabError
 
@@ -81,6 +81,8 @@ class Lab:
         if self.spec.createdb:
             learners.create_database(self.url)
         workspace.build(self.workspace, self.spec)
+        if self.spec.brownfield:
+            brownfield.build(self)
         selfcheck.record_file(self.workspace).unlink(missing_ok=True)  # a fresh lab: no verdicts
         if self.spec.git:
             self.git_config.write_text(GIT_CONFIG.format(number=self.name.removeprefix("lab")))
@@ -150,11 +152,13 @@ class Lab:
         workspace.quiet_alembic_logging(self.workspace / ini)
         print(f"{ini}: lab 01's edit, the autogenerate plugin and sequence notes at WARN")
 
-    def sql(self, query, **params):
-        """Run one statement on the lab's database (committed); its rows, if any."""
+    def sql(self, query, autocommit=False, **params):
+        """Run one statement on the lab's database (committed); its rows, if any.
+        autocommit=True: outside any transaction (what CONCURRENTLY needs)."""
         engine = database.quick_engine(self.url)
+        run = engine.execution_options(isolation_level="AUTOCOMMIT") if autocommit else engine
         try:
-            with database.friendly_errors(self.url), engine.begin() as conn:
+            with database.friendly_errors(self.url), run.begin() as conn:
                 result = conn.execute(sa.text(query), params)
                 return result.all() if result.returns_rows else []
         finally:

@@ -32,6 +32,9 @@ class LabSpec:
     more_databases: tuple = ()  # suffixes of other databases it makes (dropped on reset)
     chain: bool = True         # it writes migrations: tests/chains/<name>.patch holds them
     exercises: bool = True     # it has a solved copy in notebooks/solutions/
+    brownfield: bool = False   # start as a production made by db.create_all() long ago: an
+                               # older models.py, rows, a hand-made index, no migrations
+                               # (runtime/brownfield.py)
 
     def database(self, solutions=False, suffix="", learner=None):
         """The database's name: lab02, lab02_solutions, lab03_replay, ...; for a
@@ -75,6 +78,11 @@ LABS = (
         migrations=True, data=True),
     LabSpec("lab09", "09-Many-App-Servers.ipynb", "Deploy day: many app servers, one database",
         minutes=65, migrations=True, data=True),
+    LabSpec("lab10", "10-Constraints-Types-Backfills.ipynb",
+        "Constraints, type changes and backfills without downtime", minutes=70,
+        migrations=True, data=True),
+    LabSpec("lab11", "11-Adopt-An-Existing-Database.ipynb", "Adopt an existing database", minutes=70,
+        brownfield=True, more_databases=("_new", "_staging", "_old")),
 )
 
 

@@ -14,7 +14,11 @@ progress` reads it for the checks it cannot run again itself, those that judge
 what the kernel measured while the lab's app servers ran.
 """
 import json
+import subprocess
 from pathlib import Path
+
+from labapp import settings
+from labapp.server import processes
 
 _record = None   # this kernel's record file, once a lab's setup cell has run
 _listeners = []  # called with (title, hint or None) by every verdict
@@ -49,6 +53,13 @@ def recorded(path):
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
+
+
+def has_database(lab):
+    """Is there a database for `lab` (a lab's sibling the lab makes itself, lab11.sibling("_staging"))?"""
+    from labapp.server import database  # the server's catalog: only for a check that asks
+
+    return database.database_exists(lab.url)
 
 
 def columns(lab, table):
@@ -93,6 +104,19 @@ def version(lab):
         return None
     rows = lab.sql("SELECT version_num FROM alembic_version ORDER BY 1")
     return ", ".join(v for (v,) in rows) or None
+
+
+def flask(*args):
+    """`flask ARGS` in this folder, as a `!flask` cell runs it, for a check to read:
+    a CompletedProcess (.returncode; .stdout holds its output, stderr merged). In a
+    room's checking process (`flask room progress`) it is forked from that process,
+    which has imported the app: a refresh runs one for each learner."""
+    if settings.self_checks_only():
+        return processes.flask_forked(args)
+    proc = subprocess.run(["flask", *map(str, args)], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+    proc.output = proc.stdout
+    return proc
 
 
 def verdict(title, conditions):

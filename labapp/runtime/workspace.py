@@ -17,6 +17,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 APP = HERE / "starter" / "app.py"
 MODELS = HERE.parent / "crm" / "models.py"
+# lab 11's production was made from this older models.py, with db.create_all()
+LEGACY_MODELS = HERE / "starter" / "legacy_models.py"
 # what lab 01 ends with: revision 0001, its downgrade fixed to drop the enum types
 FIRST_REVISION = HERE / "starter" / "0001_create_crm_tables.py"
 SAMPLE_DATA = HERE.parent / "crm" / "sample"
@@ -83,7 +85,7 @@ def build(folder, lab):
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     shutil.copyfile(APP, folder / "app.py")
-    shutil.copyfile(MODELS, folder / "models.py")
+    shutil.copyfile(LEGACY_MODELS if lab.brownfield else MODELS, folder / "models.py")
     if lab.migrations:
         migrations = init_migrations(folder / "migrations")
         quiet_alembic_logging(migrations / "alembic.ini")

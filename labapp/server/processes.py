@@ -4,7 +4,18 @@ whichever process started them (this kernel, an earlier one, `make reset`).
 
     processes.record(workspace, "v1", pid)      # servers/v1.pid
     processes.end(workspace)                    # end each that still runs; the names
+
+And `flask ARGS` forked from this process (flask_forked), for a process that runs
+many commands and has imported the app already: a room's checking process, the tests.
 """
+import atexit
+import io
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 FOLDER = "servers"  # in the workspace: <name>.pid, <name>.port, <name>.log
@@ -55,3 +66,72 @@ def _end(pidfile):
         return
     except psutil.TimeoutExpired:
         process.kill()
+
+
+# -- `flask ARGS`, forked from a process that has imported the app --------------------
+
+def flask_forked(args, cwd=None, env=None, input="", timeout=120):
+    """`flask ARGS` run by a child forked from this process: a `flask` process in all but
+    its start-up (~0.6 s of CPU importing SQLAlchemy, Alembic and the app, which this
+    process has done): its own pid and process group, folder `cwd`, exactly `env`,
+    stdin `input`, stdout and stderr merged into one file as a pipe would (stdout
+    block-buffered, stderr not), Flask's own main(), the excepthook (the kit's prints a
+    LabError in one line) and exit code. This process must be single-threaded (a fork
+    copies only the calling thread). Returns a CompletedProcess whose .stdout (and
+    .output) holds the merged output; raises subprocess.TimeoutExpired after `timeout`."""
+    command = ["flask", *map(str, args)]
+    with tempfile.TemporaryDirectory(prefix="labapp-flask-") as tmp:
+        given, merged = Path(tmp) / "input", Path(tmp) / "output"
+        given.write_text(input or "")
+        merged.write_text("")
+        pid = os.fork()
+        if pid == 0:
+            _flask_child(command, cwd, env, given, merged)  # never returns
+        deadline = time.monotonic() + timeout
+        while not (done := os.waitpid(pid, os.WNOHANG))[0]:
+            if time.monotonic() > deadline:
+                os.killpg(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise subprocess.TimeoutExpired(command, timeout, output=merged.read_text(errors="replace"))
+            time.sleep(0.005)
+        text = merged.read_text(encoding="utf-8", errors="replace")
+    proc = subprocess.CompletedProcess(command, os.waitstatus_to_exitcode(done[1]), stdout=text)
+    proc.output = text
+    return proc
+
+
+def _flask_child(command, cwd, env, given, merged):
+    code = 1
+    try:
+        import flask.cli  # what `flask` runs (imported already where this is worth using)
+
+        atexit._clear()  # the forking process's exit handlers are its own, not the command's
+        os.setpgid(0, 0)
+        if cwd is not None:
+            os.chdir(cwd)
+        if env is not None:
+            os.environ.clear()
+            os.environ.update(env)
+        fd_in, fd_out = os.open(given, os.O_RDONLY), os.open(merged, os.O_WRONLY | os.O_APPEND)
+        for fd, target in ((fd_in, 0), (fd_out, 1), (fd_out, 2)):
+            os.dup2(fd, target)
+        sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
+        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False))
+        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), write_through=True)
+        sys.argv = command
+        sys.path[0] = os.path.join(sys.prefix, "bin")  # as for the `flask` console script
+        try:
+            flask.cli.main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            if not isinstance(exc.code, (int, type(None))):
+                print(exc.code, file=sys.stderr)
+        except BaseException:  # what the interpreter does with it: the excepthook, exit code 1
+            sys.excepthook(*sys.exc_info())
+            code = 1
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)

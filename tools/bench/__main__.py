@@ -6,7 +6,7 @@ Rows: a fresh clone to JupyterLab serving (`make lab`: .venv built with uv,
 then with pip, and their ratio; target <= 20 s with uv); the embedded server's cold and
 warm start; the CLI floor (one `flask --help`); each lab's nbval time against
 its floor; the whole `make test`; the replay command; an enum swap against
-`ALTER TYPE ... ADD VALUE` at 1M rows; and labs 07-08's scenarios under live
+`ALTER TYPE ... ADD VALUE` at 1M rows; and labs 07, 08 and 10's scenarios under live
 traffic (the app on waitress, the load generator), each the naive way and the
 safe way: failed requests, the slowest request, and their ratio; and lab 09's
 replica storm (three copies that each upgrade at boot: naive, with an advisory
@@ -33,7 +33,7 @@ def main(argv=None):
                         help="no fresh clone -> JupyterLab rows (uv, pip)")
     parser.add_argument("--skip-suite", action="store_true", help="no `make test` row")
     parser.add_argument("--only-live", action="store_true",
-                        help="only the live-traffic rows of labs 07-08")
+                        help="only the live-traffic rows of labs 07, 08 and 10")
     parser.add_argument("--only-fleet", action="store_true",
                         help="only lab 09's replica storm (naive, advisory lock, release step)")
     parser.add_argument("--only-setup", action="store_true",

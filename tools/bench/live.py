@@ -1,4 +1,4 @@
-"""What users feel: labs 07-08's scenarios under live traffic (the app on waitress,
+"""What users feel: labs 07, 08 and 10's scenarios under live traffic (the app on waitress,
 the load generator), each the naive way and the safe way: failed requests, the
 slowest request, and their ratio. Targets (issue 13): safe = 0 failed and p99 <=
 3x the baseline's; naive: the stall or the failures show plainly."""
@@ -8,6 +8,7 @@ import types
 
 import sqlalchemy as sa
 
+from labapp.commands import backfill
 from labapp.live import appserver, traffic
 from labapp.runtime import labs, workspace
 from tools import scenarios
@@ -33,6 +34,53 @@ SYNC_TRIGGER = """CREATE TRIGGER deals_title_name_sync BEFORE INSERT OR UPDATE O
     FOR EACH ROW EXECUTE FUNCTION deals_title_name_sync()"""
 BACKFILL_SQL = """UPDATE deals SET name = title WHERE id IN
     (SELECT id FROM deals WHERE name IS NULL ORDER BY id LIMIT 5000)"""
+
+# lab 10: deals.id to bigint by expand/contract: a new column kept in step by a trigger, a
+# keyset backfill in committed batches, its unique index and NOT NULL built without a long
+# lock, then the swap in one short transaction (the sequence follows the new column)
+ID_SYNC_SQL = """CREATE FUNCTION deals_id_big_sync() RETURNS trigger AS $$
+BEGIN
+    NEW.id_big := NEW.id;
+    RETURN NEW;
+END $$ LANGUAGE plpgsql"""
+ID_SYNC_TRIGGER = """CREATE TRIGGER deals_id_big_sync BEFORE INSERT OR UPDATE ON deals
+    FOR EACH ROW EXECUTE FUNCTION deals_id_big_sync()"""
+ID_SWAP = [
+    "ALTER TABLE deals ALTER COLUMN id_big SET NOT NULL",  # the valid check spares the scan
+    "ALTER TABLE deals DROP CONSTRAINT deals_id_big_not_null",
+    "ALTER TABLE deals DROP CONSTRAINT deals_pkey",
+    "ALTER TABLE deals ADD CONSTRAINT deals_pkey PRIMARY KEY USING INDEX deals_id_big_key",
+    "ALTER SEQUENCE deals_id_seq AS bigint OWNED BY deals.id_big",  # before id goes: it owned it
+    "ALTER TABLE deals ALTER COLUMN id_big SET DEFAULT nextval('deals_id_seq')",
+    "DROP TRIGGER deals_id_big_sync ON deals",
+    "DROP FUNCTION deals_id_big_sync()",
+    "ALTER TABLE deals DROP COLUMN id",
+    "ALTER TABLE deals RENAME COLUMN id_big TO id",
+]
+
+
+def _bigint_expand_contract(url, batch=20_000, pause=0.01):
+    _plain(url, ["ALTER TABLE deals ADD COLUMN id_big bigint", ID_SYNC_SQL, ID_SYNC_TRIGGER])
+    top, last = _scalar(url, "SELECT max(id) FROM deals"), 0
+    while last < top:  # keyset: each batch its own transaction, each row read once
+        _plain(url, [f"UPDATE deals SET id_big = id WHERE id > {last} AND id <= {last + batch}"
+                     " AND id_big IS NULL"], autocommit=True)
+        last += batch
+        time.sleep(pause)
+    _plain(url, ["CREATE UNIQUE INDEX CONCURRENTLY deals_id_big_key ON deals (id_big)",
+                 "ALTER TABLE deals ADD CONSTRAINT deals_id_big_not_null"
+                 " CHECK (id_big IS NOT NULL) NOT VALID",
+                 "ALTER TABLE deals VALIDATE CONSTRAINT deals_id_big_not_null"], autocommit=True)
+    _retrying(url, ID_SWAP)
+
+
+def _scalar(url, query):
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return conn.exec_driver_sql(query).scalar()
+    finally:
+        engine.dispose()
 
 
 def _retrying(url, statements, lock_timeout="50ms", attempts=20):
@@ -87,7 +135,7 @@ def _measure(urls, migrate, mix=None, report_s=None, db_url=None, after=None):
 
 
 def bench_live(table, tmp):
-    """Each scenario of labs 07-08 once the naive way and once the safe way,
+    """Each scenario of labs 07, 08 and 10 once the naive way and once the safe way,
     under the same traffic on the real app (waitress)."""
     with scratch_database("bench_live") as (name, url):
         spec = labs.LabSpec("benchlive", "-", "-", migrations=True, data=True)
@@ -158,6 +206,46 @@ def _scenarios(lab, url, env):
         url, ["CREATE INDEX CONCURRENTLY ix_bench_amount ON deals (amount)"],
         autocommit=True), mix=writes)
     results.append((f"index, {LIVE_ROWS // 1000}k rows: plain / CONCURRENTLY", naive, safe))
+
+    # lab 10: a foreign key at 1M rows under writes: plain vs NOT VALID, then VALIDATE
+    fk = ("ALTER TABLE deals ADD CONSTRAINT deals_contact_id_fkey"
+          " FOREIGN KEY (contact_id) REFERENCES contacts (id)")
+    unfk = "ALTER TABLE deals DROP CONSTRAINT deals_contact_id_fkey"
+    _plain(url, [unfk])
+    naive = _measure([v2.url], lambda: _plain(url, [fk]), mix=writes)
+    _plain(url, [unfk])
+    safe = _measure([v2.url], lambda: (
+        _plain(url, [fk + " NOT VALID"]),
+        _plain(url, ["ALTER TABLE deals VALIDATE CONSTRAINT deals_contact_id_fkey"], autocommit=True)),
+        mix=writes)
+    results.append((f"foreign key, {LIVE_ROWS // 1000}k rows: plain / NOT VALID + VALIDATE",
+                    naive, safe))
+
+    # lab 10: deals.id integer -> bigint at 1M rows: one ALTER (a rewrite) vs expand/contract
+    naive = _measure([v2.url], lambda: _plain(
+        url, ["ALTER TABLE deals ALTER COLUMN id TYPE bigint"]), mix=writes)
+    _plain(url, ["ALTER TABLE deals ALTER COLUMN id TYPE integer"])
+    safe = _measure([v2.url], lambda: _bigint_expand_contract(url), mix=writes)
+    results.append((f"integer -> bigint, {LIVE_ROWS // 1000}k rows: ALTER TYPE / expand-contract",
+                    naive, safe))
+    if _scalar(url, "SELECT data_type FROM information_schema.columns"
+                    " WHERE table_name = 'deals' AND column_name = 'id'") != "bigint":
+        raise RuntimeError("the expand/contract left deals.id as it was")
+
+    # lab 10's `flask backfill` at 1M rows under writes: big batches with no pause / small
+    # batches with pauses (the app's p99 beside the baseline's)
+    _plain(url, ["ALTER TABLE deals ADD COLUMN fill_a integer",
+                 "ALTER TABLE deals ADD COLUMN fill_b integer"])
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        naive = _measure([v2.url], lambda: backfill.run(
+            engine, "deals", "fill_a", "contact_id", batch=50_000), mix=writes)
+        safe = _measure([v2.url], lambda: backfill.run(
+            engine, "deals", "fill_b", "contact_id", batch=5_000, pause=0.05), mix=writes)
+    finally:
+        engine.dispose()
+    results.append((f"backfill, {LIVE_ROWS // 1000}k rows: 50k batches unthrottled /"
+                    " 5k batches, 50 ms pauses", naive, safe))
 
     # lab 08: a rename while two releases serve, in one step vs expand/contract
     _plain(url, ["DELETE FROM deals WHERE id > 20010", "VACUUM ANALYZE deals"], autocommit=True)
