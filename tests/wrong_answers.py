@@ -886,7 +886,7 @@ lab09.edit("migrations/env.py", """
 """)
 appserver.release(lab09, "v3", migrations=True)
 with traffic.Load(v1, health_every=0.2) as load:
-    locked = appserver.boot(lab09, "v3", 3, upgrade=True)
+    locked = appserver.boot(lab09, "v3", 3, upgrade=True, during_report="deals")
     load.route(v1, *[c.server for c in locked if c.ok])
     load.wait(0.3)
 locked_run = load.report
