@@ -36,6 +36,7 @@ from helpers import alembic_versions, column_names, flask_in, postgres_only, row
 from labapp.commands import outcome
 from labapp.errors import LabError
 from labapp.live import appserver, traffic
+from tools import scenarios
 
 pytestmark = [postgres_only,
               pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")]
@@ -249,29 +250,6 @@ def test_old_code_that_maps_a_dropped_column_fails_and_a_downgrade_brings_it_bac
     assert rows(db_url, "SELECT count(is_large) FROM deals")[0][0] == 0  # back, empty
 
 
-AUTOCOMMIT_0002 = '''"""deal amount in cents, filled outside the revision's transaction
-
-Revision ID: 0002
-Revises: 0001
-"""
-from alembic import op
-import sqlalchemy as sa
-
-revision = "0002"
-down_revision = "0001"
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-    op.add_column("deals", sa.Column("amount_cents", sa.BigInteger()))
-    with op.get_context().autocommit_block():  # commits the transaction so far
-        op.execute("UPDATE deals SET amount_cents = amount * 100")
-
-
-def downgrade():
-    op.drop_column("deals", "amount_cents")
-'''
 SESSION_LOCK = '''    with connectable.connect() as connection:
         # a session lock: it outlives the commits of an autocommit_block
         connection.exec_driver_sql("SELECT pg_advisory_lock(20260901)")
@@ -293,7 +271,7 @@ SESSION_LOCK = '''    with connectable.connect() as connection:
 
 def with_autocommit_fill(lab):
     revision = next((lab.workspace / VERSIONS).glob("0002_*.py"))
-    revision.write_text(AUTOCOMMIT_0002)
+    revision.write_text(scenarios.amount_cents_revision(autocommit=True))
 
 
 @pytest.mark.parametrize("lock", ["transaction", "session"])

@@ -422,13 +422,7 @@ class Job:
         return self.process.returncode
 
     def stop(self):
-        if self.process.stdin and not self.process.stdin.closed:
-            self.process.stdin.close()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        processes.close(self.process)
         processes.forget(self.workspace, self.name)
 
 

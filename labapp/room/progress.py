@@ -48,7 +48,7 @@ import nbformat
 
 from labapp.runtime import lab as runtime
 from labapp.runtime import labs, notebooks, selfcheck
-from labapp.server import config, database, learners, pgserver
+from labapp.server import config, database, learners, pgserver, processes
 from labapp.errors import LabError
 
 READ_ONLY = "-c default_transaction_read_only=on"
@@ -295,12 +295,7 @@ class Checker:
             return
         if kill:
             self.proc.kill()
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        processes.close(self.proc)
         self.proc.stdout.close()
         self.proc = None
 
