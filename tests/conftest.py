@@ -11,8 +11,9 @@ import shutil
 
 import pytest
 
-from helpers import alembic_runner, open_folder, unique_name
+from helpers import alembic_runner, open_folder, rows, unique_name
 from labapp import create_app
+from labapp.room import roles
 from labapp.runtime import labs
 from labapp.server import config, database
 from tools import chains
@@ -84,6 +85,24 @@ def alembic_runner_for(db_url, request):
 
 
 # -- leave the embedded server as we found it ------------------------------------
+
+@pytest.fixture
+def admin(monkeypatch):
+    """A room's instructor: DATABASE_URL = the test server as its administrator."""
+    url = config.database_url("postgres")
+    rows(url, "SELECT 1")  # started (the embedded server starts on a first connection)
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.delenv("LABAPP_DATABASE", raising=False)
+    return url
+
+
+@pytest.fixture
+def names(admin):
+    """Four learners' names, unique to this run; their roles and databases dropped after."""
+    found = [unique_name("t") for _ in range(4)]
+    yield found
+    roles.drop(found)
+
 
 def _controller(config):
     return not hasattr(config, "workerinput")  # not an xdist worker

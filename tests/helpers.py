@@ -31,8 +31,8 @@ from pytest_alembic.config import Config
 import flask_fork
 import labapp.crm
 from labapp.app import create_app
-from labapp.runtime import workspace
-from labapp.server import config, database
+from labapp.runtime import lab, labs, workspace
+from labapp.server import config, database, learners
 from tools import scenarios
 from tools.scenarios import BIN, ROOT  # noqa: F401  (the tests' names for them)
 
@@ -277,3 +277,21 @@ def alembic_runner(stack, folder, url, test_name):
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     stack.callback(engine.dispose)
     return stack.enter_context(runner(config=config, engine=engine))
+
+
+# -- a room's learners ---------------------------------------------------------------
+
+def learner_at(tmp_path, name, admin, chain, target):
+    """A room's learner `name` (under `tmp_path`): their lab 01 just set up (target None), or
+    its end state (the `chain` fixture) upgraded to `target`, on the server `admin` names."""
+    spec, _ = labs.get("lab01")
+    copy = lab.Lab(spec, notebooks=tmp_path / name / "notebooks", learner=learners.clean(name))
+    if target:
+        chain("lab01", copy.workspace)
+    else:
+        copy.reset()
+    database.create_database(copy.url)
+    if target:
+        done = flask_in(copy.workspace, "db", "upgrade", target,
+                        env={"LABAPP_DATABASE": copy.database, "DATABASE_URL": admin})
+        assert done.returncode == 0, done.output

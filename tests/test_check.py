@@ -3,10 +3,7 @@ exits non-zero when a lab could not run: here, an embedded server that cannot st
 data folder PostgreSQL cannot use). The whole check passing on a working laptop is the
 slow test (a JupyterLab and a kernel: ~30-50 s here), on a server of its own."""
 import re
-import shutil
 import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 
@@ -17,22 +14,13 @@ from tools import scenarios
 CLEAN = (scenarios.KIT_SETTINGS, scenarios.PYTEST_RUN, "MAKEFLAGS", "MFLAGS", "MAKELEVEL")
 
 
-@pytest.fixture
-def scratch():
-    """A folder in /tmp that anyone may enter (as root, the server's OS user must)."""
-    top = Path(tempfile.mkdtemp(prefix="check-", dir="/tmp"))
-    top.chmod(0o755)
-    yield top
-    shutil.rmtree(top, ignore_errors=True)
-
-
 def make_check(env, timeout=300):
     return subprocess.run(["make", "-s", "check"], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
 
-def test_a_server_that_cannot_start_fails_the_check_in_one_true_line(scratch):
-    pgdata = scratch / "pg"
+def test_a_server_that_cannot_start_fails_the_check_in_one_true_line(open_tmp):
+    pgdata = open_tmp / "pg"
     pgdata.mkdir()
     (pgdata / "PG_VERSION").write_text("9\n")  # says "initialized", holds nothing PostgreSQL needs
     run = make_check(scenarios.environment(*CLEAN, LABAPP_PGDATA=pgdata))
@@ -49,8 +37,8 @@ def test_a_server_that_cannot_start_fails_the_check_in_one_true_line(scratch):
 
 
 @pytest.mark.slow
-def test_a_working_laptop_passes_in_one_line_and_leaves_nothing_running(scratch):
-    pgdata = scratch / "pg"
+def test_a_working_laptop_passes_in_one_line_and_leaves_nothing_running(open_tmp):
+    pgdata = open_tmp / "pg"
     run = make_check(scenarios.environment(*CLEAN, LABAPP_PGDATA=pgdata))
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.count("\n") == 1 and run.stderr == ""

@@ -14,7 +14,6 @@ kernels, and no learner's PostgreSQL.
 import asyncio
 import os
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -40,10 +39,7 @@ def shared_server_answers():
 
 @pytest.fixture(scope="module", autouse=True)
 def proxy():
-    """configurable-http-proxy from npm, as package-lock.json pins it."""
-    if not driver.PROXY.exists():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(driver.HERE)],
-                       check=True, capture_output=True, timeout=300)
+    driver.ensure_proxy()
 
 
 def drop_databases_of(prefix):

@@ -37,10 +37,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module", autouse=True)
 def proxy():
-    """configurable-http-proxy from npm, as package-lock.json pins it."""
-    if not driver.PROXY.exists():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(driver.HERE)],
-                       check=True, capture_output=True, timeout=300)
+    driver.ensure_proxy()
 
 
 def self_signed(folder):

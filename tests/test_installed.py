@@ -30,37 +30,29 @@ def clean_env(**changes):
     return scenarios.environment(scenarios.KIT_SETTINGS, scenarios.PYTEST_RUN, "XDG_DATA_HOME", **changes)
 
 
-@pytest.fixture
-def top():
-    path = Path(tempfile.mkdtemp(prefix="lin-", dir="/tmp"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def test_an_installed_kit_keeps_its_data_in_the_learners_data_folder(top, monkeypatch):
-    monkeypatch.setattr(pgserver, "ROOT", top / "site-packages")  # no pyproject.toml: installed
-    monkeypatch.setenv("HOME", str(top / "alice"))
+def test_an_installed_kit_keeps_its_data_in_the_learners_data_folder(open_tmp, monkeypatch):
+    monkeypatch.setattr(pgserver, "ROOT", open_tmp / "site-packages")  # no pyproject.toml: installed
+    monkeypatch.setenv("HOME", str(open_tmp / "alice"))
     for name in ("LABAPP_PGDATA", "XDG_DATA_HOME", "LABAPP_LEARNER", "JUPYTERHUB_USER"):
         monkeypatch.delenv(name, raising=False)
-    (top / "alice").mkdir(mode=0o755)
-    assert pgserver.data_dir() == top / "alice" / ".local" / "share" / "labapp" / "pgdata"
+    (open_tmp / "alice").mkdir(mode=0o755)
+    assert pgserver.data_dir() == open_tmp / "alice" / ".local" / "share" / "labapp" / "pgdata"
 
 
-def test_a_named_learner_in_a_clone_keeps_it_there_too(top, monkeypatch):
-    monkeypatch.setenv("HOME", str(top / "bob"))
+def test_a_named_learner_in_a_clone_keeps_it_there_too(open_tmp, monkeypatch):
+    monkeypatch.setenv("HOME", str(open_tmp / "bob"))
     monkeypatch.setenv("JUPYTERHUB_USER", "bob")
     monkeypatch.delenv("LABAPP_PGDATA", raising=False)
     monkeypatch.delenv("XDG_DATA_HOME", raising=False)
-    (top / "bob").mkdir(mode=0o755)
-    assert pgserver.data_dir() == top / "bob" / ".local" / "share" / "labapp" / "pgdata"
+    (open_tmp / "bob").mkdir(mode=0o755)
+    assert pgserver.data_dir() == open_tmp / "bob" / ".local" / "share" / "labapp" / "pgdata"
 
 
 @as_root
-def test_as_root_a_private_home_keeps_its_mode(top):
+def test_as_root_a_private_home_keeps_its_mode(open_tmp):
     """A 0700 home: the server's data goes where the wheel's chmod changes nothing,
     and the server runs; the home and every folder above it are as they were."""
-    home = top / "carol"
+    home = open_tmp / "carol"
     home.mkdir(mode=0o700)
     (home / "notes").mkdir(mode=0o700)
     before = {p: p.stat().st_mode for p in (home, home / "notes", *home.parents)}
@@ -82,8 +74,8 @@ def test_as_root_a_private_home_keeps_its_mode(top):
     shutil.rmtree(pgdata, ignore_errors=True)
 
 
-def test_copy_gives_a_learner_the_notebooks_and_keeps_their_work(top):
-    dest = top / "labs"
+def test_copy_gives_a_learner_the_notebooks_and_keeps_their_work(open_tmp):
+    dest = open_tmp / "labs"
     copied = notebooks.copy(dest)
     assert (dest / "01-First-Migration.ipynb").exists() and (dest / "solutions").is_dir()
     assert {p.relative_to(dest).as_posix() for p in copied} == {
@@ -95,26 +87,26 @@ def test_copy_gives_a_learner_the_notebooks_and_keeps_their_work(top):
 
 
 @pytest.mark.slow
-def test_a_wheel_installed_kit_runs_a_lab_from_a_learners_copy(top):
+def test_a_wheel_installed_kit_runs_a_lab_from_a_learners_copy(open_tmp):
     """Build the wheel, install it (not editable) into a venv that borrows the
     pinned dependencies, copy the notebooks into a learner's home and run lab 00
     there with strict nbval: nothing lands in the install."""
     wheel = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
-                            str(top / "dist"), str(ROOT)], capture_output=True, text=True,
+                            str(open_tmp / "dist"), str(ROOT)], capture_output=True, text=True,
                            timeout=300)
     assert wheel.returncode == 0, wheel.stderr
     shutil.rmtree(ROOT / "build", ignore_errors=True)
-    venv = top / "venv"
+    venv = open_tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     site = next(venv.glob("lib/python*/site-packages"))
     pinned = next(Path(sys.prefix).glob("lib/python*/site-packages"))
     (site / "pinned.pth").write_text(f"{pinned}\n")  # the kit's pins, not its editable install
     install = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
-                              "install", "-q", "--no-deps", *map(str, (top / "dist").glob("*.whl"))],
+                              "install", "-q", "--no-deps", *map(str, (open_tmp / "dist").glob("*.whl"))],
                              capture_output=True, text=True, timeout=300)
     assert install.returncode == 0, install.stderr
 
-    home = top / "dana"
+    home = open_tmp / "dana"
     home.mkdir(mode=0o755)
     env = clean_env(HOME=str(home), PATH=f"{venv / 'bin'}{os.pathsep}{BIN}{os.pathsep}{os.environ['PATH']}")
     env["PYTHONPATH"] = ""

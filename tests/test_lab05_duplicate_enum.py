@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 from pytest_alembic.tests import default as alembic_tests
 
-from helpers import SAMPLE, flask_in, postgres_only
+from helpers import SAMPLE, flask_in, postgres_only, rows
 from labapp.crm import data
 from labapp.runtime import labs, workspace
 
@@ -39,38 +39,31 @@ pytestmark = [postgres_only,
 def state(url):
     """Everything a revision could change: columns with their types, enum types
     with their labels, row counts, and the alembic_version row(s)."""
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    with engine.connect() as conn:
-        columns = conn.execute(sa.text(
-            "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod)"
-            " FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
-            " JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE c.relkind = 'r' AND n.nspname = current_schema()"
-            " AND a.attnum > 0 AND NOT a.attisdropped ORDER BY 1, 2")).all()
-        types = conn.execute(sa.text(
-            "SELECT t.typname, string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)"
-            " FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid"
-            " GROUP BY t.oid, t.typname ORDER BY 1")).all()
-        tables = sorted({table for table, _, _ in columns})
-        rows = {t: conn.execute(sa.text(f'SELECT count(*) FROM "{t}"')).scalar() for t in tables}
-        version = []
-        if "alembic_version" in tables:
-            version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
-    return {"columns": columns, "types": types, "rows": rows, "version": version}
+    columns = rows(url, "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod)"
+                        " FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+                        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                        " WHERE c.relkind = 'r' AND n.nspname = current_schema()"
+                        " AND a.attnum > 0 AND NOT a.attisdropped ORDER BY 1, 2")
+    types = rows(url, "SELECT t.typname, string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)"
+                      " FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid"
+                      " GROUP BY t.oid, t.typname ORDER BY 1")
+    tables = sorted({table for table, _, _ in columns})
+    counts = {t: rows(url, f'SELECT count(*) FROM "{t}"')[0][0] for t in tables}
+    version = []
+    if "alembic_version" in tables:
+        version = [v for (v,) in rows(url, "SELECT version_num FROM alembic_version")]
+    return {"columns": columns, "types": types, "rows": counts, "version": version}
 
 
 def used_by(url):
     """[(enum type, ["table.column", ...]), ...] from pg_type + pg_attribute, one
     entry per type object (two types of the same name would show up twice)."""
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    with engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT t.typname, array_agg(c.relname || '.' || a.attname)"
-            " FROM pg_type t"
-            " JOIN pg_attribute a ON a.atttypid = t.oid AND NOT a.attisdropped"
-            " JOIN pg_class c ON c.oid = a.attrelid AND c.relkind = 'r'"
-            " WHERE t.typtype = 'e' GROUP BY t.oid, t.typname")).all()
-    return sorted((name, sorted(columns)) for name, columns in rows)
+    found = rows(url, "SELECT t.typname, array_agg(c.relname || '.' || a.attname)"
+                      " FROM pg_type t"
+                      " JOIN pg_attribute a ON a.atttypid = t.oid AND NOT a.attisdropped"
+                      " JOIN pg_class c ON c.oid = a.attrelid AND c.relkind = 'r'"
+                      " WHERE t.typtype = 'e' GROUP BY t.oid, t.typname")
+    return sorted((name, sorted(columns)) for name, columns in found)
 
 
 def load_sample_rows(url):

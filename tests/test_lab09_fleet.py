@@ -2,13 +2,15 @@
 real server, with its own revisions (tests/chains/lab09.patch).
 
 * Three copies that each run `flask db upgrade` at boot on a database one
-  revision behind (a data migration over many rows) all start the revision; one
+  revision behind (a data migration over many rows), started while a report
+  reads `deals` (so every copy reads alembic_version before any can commit: the
+  race is certain, whatever the machine's speed), all start the revision; one
   commits it and serves, the other two fail to boot with `DuplicateColumn`, and
   their line says another session moved alembic_version. The work is done once.
 * With `pg_advisory_xact_lock` in env.py (the chain's env.py), all three serve:
-  one runs the revision, the others wait for its lock (pg_locks says so) and then
-  find nothing to do. Taken with `pg_try_advisory_xact_lock`, the lock does not
-  wait, and copies fail to boot again.
+  one runs the revision, the other two wait for its lock (pg_locks says so) and
+  then find nothing to do. Taken with `pg_try_advisory_xact_lock`, the lock does
+  not wait, and two copies fail to boot again.
 * Run once as a release step, the revision is done before the copies start;
   copies started without `--upgrade` run no revision. A copy asked to upgrade
   from a release without migrations/ gets a one-line error.
@@ -28,11 +30,13 @@ import urllib.error
 import urllib.request
 
 import pytest
+import sqlalchemy as sa
 
 from helpers import alembic_versions, column_names, flask_in, postgres_only, rows
 from labapp.commands import outcome
 from labapp.errors import LabError
 from labapp.live import appserver, traffic
+from tools import scenarios
 
 pytestmark = [postgres_only,
               pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")]
@@ -90,7 +94,8 @@ def test_copies_that_each_upgrade_at_boot_race_and_two_fail(chain, db_url, stop_
     lab = fleet(chain, db_url, env_py=without_lock)
     stop_servers(lab)
     appserver.release(lab, "v2", migrations=True)
-    boots = appserver.boot(lab, "v2", 3, upgrade=True)
+    boots = appserver.boot(lab, "v2", 3, upgrade=True, during_report="deals")
+    assert [b.queued for b in boots] == [3] * 3  # all three waited behind the report
     failed = [b for b in boots if not b.ok]
     assert len(failed) == 2, [(b.name, b.error) for b in boots]
     for b in failed:
@@ -105,15 +110,16 @@ def test_copies_that_each_upgrade_at_boot_race_and_two_fail(chain, db_url, stop_
 
 def test_an_advisory_lock_in_env_py_makes_copies_wait_and_find_nothing_to_do(chain, db_url,
                                                                               stop_servers):
-    lab = fleet(chain, db_url)  # the chain's env.py: the lock, then SET LOCAL lock_timeout
+    lab = fleet(chain, db_url, env_py=without_timeouts)  # the chain's env.py as Exercise 1 has it
     stop_servers(lab)
     appserver.release(lab, "v2", migrations=True)
-    boots = appserver.boot(lab, "v2", 3, upgrade=True)
+    boots = appserver.boot(lab, "v2", 3, upgrade=True, during_report="deals")
+    assert [b.queued for b in boots] == [3] * 3  # the runner behind the report, two behind it
     assert all(b.ok for b in boots), [(b.name, b.error) for b in boots]
     assert sorted(len(b.ran) for b in boots) == [0, 0, 1]
     runner = next(b for b in boots if b.ran)
-    # PostgreSQL's pg_locks saw the others wait for the runner's advisory lock
-    assert not runner.waited and sum(b.waited for b in boots) >= 1
+    # PostgreSQL's pg_locks saw the other two wait for the runner's advisory lock
+    assert not runner.waited and sum(b.waited for b in boots) == 2
     assert alembic_versions(db_url) == ["0002"] and cents_filled_once(db_url)
 
 
@@ -123,8 +129,8 @@ def test_a_lock_that_does_not_wait_lets_the_race_through(chain, db_url, stop_ser
         "pg_advisory_xact_lock", "pg_try_advisory_xact_lock")))
     stop_servers(lab)
     appserver.release(lab, "v2", migrations=True)
-    boots = appserver.boot(lab, "v2", 3, upgrade=True)
-    assert sum(not b.ok for b in boots) >= 1, [(b.name, b.error) for b in boots]
+    boots = appserver.boot(lab, "v2", 3, upgrade=True, during_report="deals")
+    assert sum(not b.ok for b in boots) == 2, [(b.name, b.error) for b in boots]
     assert all("DuplicateColumn" in b.error for b in boots if not b.ok)
 
 
@@ -244,29 +250,6 @@ def test_old_code_that_maps_a_dropped_column_fails_and_a_downgrade_brings_it_bac
     assert rows(db_url, "SELECT count(is_large) FROM deals")[0][0] == 0  # back, empty
 
 
-AUTOCOMMIT_0002 = '''"""deal amount in cents, filled outside the revision's transaction
-
-Revision ID: 0002
-Revises: 0001
-"""
-from alembic import op
-import sqlalchemy as sa
-
-revision = "0002"
-down_revision = "0001"
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-    op.add_column("deals", sa.Column("amount_cents", sa.BigInteger()))
-    with op.get_context().autocommit_block():  # commits the transaction so far
-        op.execute("UPDATE deals SET amount_cents = amount * 100")
-
-
-def downgrade():
-    op.drop_column("deals", "amount_cents")
-'''
 SESSION_LOCK = '''    with connectable.connect() as connection:
         # a session lock: it outlives the commits of an autocommit_block
         connection.exec_driver_sql("SELECT pg_advisory_lock(20260901)")
@@ -288,7 +271,7 @@ SESSION_LOCK = '''    with connectable.connect() as connection:
 
 def with_autocommit_fill(lab):
     revision = next((lab.workspace / VERSIONS).glob("0002_*.py"))
-    revision.write_text(AUTOCOMMIT_0002)
+    revision.write_text(scenarios.amount_cents_revision(autocommit=True))
 
 
 @pytest.mark.parametrize("lock", ["transaction", "session"])
@@ -321,3 +304,59 @@ def test_an_autocommit_block_lets_the_transaction_lock_go_but_not_a_session_lock
     assert job.wait() == 0
     assert during_fill == [(lock == "session",)]
     assert alembic_versions(db_url) == ["0002"] and cents_filled_once(db_url)
+
+
+def test_pg_cancel_backend_leaves_an_idle_session_in_its_transaction_with_its_locks(db_url):
+    """The prose (and the notebook's cell, on the lab's own blocker): pg_cancel_backend
+    cancels a running query; an idle session has none, so the cancel returns true and
+    changes nothing: the transaction and its locks stay, until pg_terminate_backend."""
+    rows(db_url, "CREATE TABLE t (id int)")
+    with traffic.IdleSession(db_url, "INSERT INTO t VALUES (1)") as idle:
+        assert rows(db_url, "SELECT pg_cancel_backend(:p)", p=idle.pid) == [(True,)]
+        time.sleep(0.5)  # a cancel that did anything would have done it by now
+        assert rows(db_url, "SELECT state FROM pg_stat_activity WHERE pid = :p",
+                    p=idle.pid) == [("idle in transaction",)]
+        assert rows(db_url, "SELECT mode FROM pg_locks WHERE pid = :p AND relation = 't'::regclass",
+                    p=idle.pid) == [("RowExclusiveLock",)]
+        assert idle.poke() == "ok"  # its owner notices nothing: the transaction goes on
+        assert rows(db_url, "SELECT pg_terminate_backend(:p)", p=idle.pid) == [(True,)]
+        assert idle.poke().startswith(("server closed the connection unexpectedly",
+                                       "terminating connection due to administrator command"))
+
+
+def test_transaction_timeout_ends_a_busy_transaction_on_postgresql_17_and_later(db_url):
+    """The prose: PostgreSQL 17's `transaction_timeout` (the second target, 15, lacks
+    it). Unlike idle_in_transaction_session_timeout, it ends a transaction that keeps
+    running statements, none of them idle for long, none of them long."""
+    version = rows(db_url, "SELECT current_setting('server_version_num')::int")[0][0]
+    if version < 170000:
+        with pytest.raises(Exception, match="transaction_timeout"):
+            rows(db_url, "SET transaction_timeout = '1s'")
+        pytest.skip(f"PostgreSQL {version // 10000} has no transaction_timeout")
+    engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+
+    def busy_transaction(timeout):
+        """2 s of short statements, 50 ms apart, in one transaction: never idle, none long."""
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"SET transaction_timeout = '{timeout}'")
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()  # it begins
+            try:
+                for _ in range(40):
+                    conn.exec_driver_sql("SELECT pg_sleep(0.05)")
+            except sa.exc.OperationalError as exc:  # the server ended the session (FATAL)
+                conn.invalidate()
+                assert "server closed the connection" in str(exc) or "transaction timeout" in str(exc)
+                return pid, False
+            return pid, True
+
+    try:
+        assert busy_transaction("0")[1]  # without it, nothing ends that transaction
+        pid, finished = busy_transaction("1s")
+        assert not finished
+        for _ in range(50):  # the backend is gone (it may take a moment to exit)
+            if not rows(db_url, "SELECT 1 FROM pg_stat_activity WHERE pid = :p", p=pid):
+                break
+            time.sleep(0.1)
+        assert not rows(db_url, "SELECT 1 FROM pg_stat_activity WHERE pid = :p", p=pid)
+    finally:
+        engine.dispose()

@@ -9,7 +9,7 @@ import psycopg2
 import pytest
 from sqlalchemy.engine import make_url
 
-from helpers import flask_in, postgres_only, rows, run_flask, unique_name
+from helpers import flask_in, learner_at, postgres_only, rows, run_flask
 from labapp import create_app
 from labapp.live import appserver, traffic
 from labapp.room import progress, roles as room
@@ -19,23 +19,6 @@ from labapp.runtime import workspace
 from labapp.errors import LabError
 
 pytestmark = postgres_only
-
-
-@pytest.fixture
-def admin(monkeypatch):
-    """DATABASE_URL = the test server as its administrator (the instructor)."""
-    url = config.database_url("postgres")
-    rows(url, "SELECT 1")  # started (the embedded server starts on a first connection)
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.delenv("LABAPP_DATABASE", raising=False)
-    return url
-
-
-@pytest.fixture
-def names(admin):
-    found = [unique_name("t") for _ in range(4)]
-    yield found
-    room.drop(found)
 
 
 def as_learner(monkeypatch, name, url):
@@ -104,18 +87,8 @@ def test_progress_shows_each_learner_where_they_are(names, admin, monkeypatch, t
     """Three learners of lab 01: not started; set up, no exercise done; exercise 1
     done (its revision 0003 applied). The table comes from lab 01's own self-check cells."""
     absent, idle, halfway = names = names[:3]
-    spec, _ = labs.get("lab01")
-    for name, target in ((idle, None), (halfway, "0003")):
-        copy = lab.Lab(spec, notebooks=tmp_path / name / "notebooks", learner=learners.clean(name))
-        if target:
-            chain("lab01", copy.workspace)  # lab 01's end state: models.py, migrations/
-        else:
-            copy.reset()
-        database.create_database(copy.url)
-        if target:
-            upgrade = flask_in(copy.workspace, "db", "upgrade", target,
-                               env={"LABAPP_DATABASE": copy.database, "DATABASE_URL": admin})
-            assert upgrade.returncode == 0, upgrade.output
+    learner_at(tmp_path, idle, admin, chain, None)
+    learner_at(tmp_path, halfway, admin, chain, "0003")  # lab 01's end state, upgraded
     ours = "SELECT datname FROM pg_database WHERE datname ~ :p ORDER BY 1"
     before = rows(admin, ours, p="^(" + "|".join(names) + ")")
 

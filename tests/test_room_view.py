@@ -7,51 +7,19 @@ run, dropped afterwards. (The refresh time for 20 learners is `make bench-room`'
 import re
 import time
 
-import pytest
 
-from helpers import flask_in, postgres_only, rows, unique_name
+from helpers import flask_in, learner_at, postgres_only
 from labapp import create_app
-from labapp.room import progress, roles as room, roster
+from labapp.room import progress, roster
 from labapp.runtime import lab, labs
 from labapp.server import config, database, learners
 
 pytestmark = postgres_only
 
 
-@pytest.fixture
-def admin(monkeypatch):
-    url = config.database_url("postgres")
-    rows(url, "SELECT 1")
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.delenv("LABAPP_DATABASE", raising=False)
-    return url
-
-
-@pytest.fixture
-def names(admin):
-    found = [unique_name("v") for _ in range(3)]
-    yield found
-    room.drop(found)
-
-
-def learner_at(tmp_path, name, admin, chain, target):
-    """`name`'s lab 01: just set up (target None), or its end state upgraded to `target`."""
-    spec, _ = labs.get("lab01")
-    copy = lab.Lab(spec, notebooks=tmp_path / name / "notebooks", learner=learners.clean(name))
-    if target:
-        chain("lab01", copy.workspace)
-    else:
-        copy.reset()
-    database.create_database(copy.url)
-    if target:
-        done = flask_in(copy.workspace, "db", "upgrade", target,
-                        env={"LABAPP_DATABASE": copy.database, "DATABASE_URL": admin})
-        assert done.returncode == 0, done.output
-
-
 def test_one_process_checks_the_whole_room_and_nothing_leaks_between_learners(
         names, admin, tmp_path, chain, monkeypatch):
-    halfway, idle, done = names
+    halfway, idle, done = names = names[:3]
     learner_at(tmp_path, halfway, admin, chain, "0003")  # exercise 1 passed
     learner_at(tmp_path, idle, admin, chain, None)       # set up, nothing more
     learner_at(tmp_path, done, admin, chain, "0004")      # exercise 2 too
@@ -92,7 +60,7 @@ def test_one_process_checks_the_whole_room_and_nothing_leaks_between_learners(
 
 
 def test_the_table_is_timestamped_lists_the_whole_roster_and_shows_hints(names, admin, tmp_path, chain):
-    halfway, idle, absent = names
+    halfway, idle, absent = names = names[:3]
     learner_at(tmp_path, halfway, admin, chain, "0003")
     learner_at(tmp_path, idle, admin, chain, None)
     room_roster = roster.write(roster.new(names), tmp_path / "roster.txt")
@@ -119,7 +87,7 @@ def test_a_learner_holding_a_lock_or_a_dead_checker_costs_one_check_only(names, 
     gives up after the lock timeout with `?` and the reason, instead of stalling the
     room; the next learner is checked as usual. A checking process that died is
     started again for the next check."""
-    halfway, idle, _ = names
+    halfway, idle, _ = names[:3]
     learner_at(tmp_path, halfway, admin, chain, "0003")
     learner_at(tmp_path, idle, admin, chain, None)
     url = config.database_url(learners.namespaced("lab01", learners.clean(halfway)))

@@ -1,5 +1,8 @@
 """The load generator (labapp.live.traffic): bounded, loopback only, and honest
 about failures, against the real app served by waitress."""
+import http.server
+import threading
+import time
 import types
 
 import pytest
@@ -93,3 +96,51 @@ def test_the_timeline_shows_each_releases_failures_and_each_traces_statements(tm
         "0002 #1 ALTER TABLE deals ADD COLUMN name VARCHAR…", "0004 #1 ALTER TABLE deals DROP COLUMN title"]
     report.plot("two migrations", trace=[first, second], path=tmp_path / "timeline.png")
     assert (tmp_path / "timeline.png").read_bytes()[:4] == b"\x89PNG"
+
+
+class _Slow(http.server.BaseHTTPRequestHandler):
+    """Answers every GET after 20 ms: one client serves at most 50 users a second."""
+
+    def do_GET(self):
+        time.sleep(0.02)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def _tiny_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+@pytest.mark.parametrize("drained", [False, True])
+def test_a_server_taken_out_of_the_route_still_gets_its_backlog_until_drained(drained):
+    """A user picks a server when they arrive (as a balancer's queue does): after
+    route() without it, the users already waiting for it still go there. Stopped
+    at once, it fails them; after drain(), it fails none (lab 09's Exercise 3)."""
+    old, old_url = _tiny_server()
+    new, new_url = _tiny_server()
+    try:
+        # 200 users a second, one client: about 50 answered, so a backlog builds for `old`
+        with traffic.Load(old_url, rate=200, clients=1, max_requests=300, timeout=2) as load:
+            load.wait(0.3)
+            load.route(new_url)
+            if drained:
+                assert load.drain(old_url)
+            old.shutdown()
+            old.server_close()  # stopped: its port now refuses
+            load.wait(0.5)
+    finally:
+        old.server_close()
+        new.shutdown()
+        new.server_close()
+    failed = [r for r in load.report.requests if r.failed]
+    assert {r.release for r in load.report.requests} == {old_url, new_url}
+    if drained:
+        assert failed == []
+    else:
+        assert failed and {r.release for r in failed} == {old_url}

@@ -886,7 +886,7 @@ lab09.edit("migrations/env.py", """
 """)
 appserver.release(lab09, "v3", migrations=True)
 with traffic.Load(v1, health_every=0.2) as load:
-    locked = appserver.boot(lab09, "v3", 3, upgrade=True)
+    locked = appserver.boot(lab09, "v3", 3, upgrade=True, during_report="deals")
     load.route(v1, *[c.server for c in locked if c.ok])
     load.wait(0.3)
 locked_run = load.report
@@ -1093,7 +1093,7 @@ Path("migrations/versions/0008_emails_may_repeat.py").write_text(
 !flask db upgrade
 ''', hint="contacts.email is still unique in production"),
         # Exercise 3: the model changed and migrate run, without compare_server_default:
-        # an empty revision 0009, applied; the database still defaults to USD
+        # "No changes in schema detected", no revision written; the database still defaults to USD
         Wrong(3, '''
 lab11.edit("models.py", """
     currency = db.Column(db.String(3), nullable=False, server_default="USD")
@@ -1103,6 +1103,19 @@ lab11.edit("models.py", """
 !flask db migrate -m "deals in euros" --rev-id 0009
 !flask db upgrade
 ''', hint="still defaults to"),
+        # Exercise 3: migrate wrote nothing, so an empty revision 0009 by hand (`flask db
+        # revision`), applied, and production's default changed in SQL: production says EUR,
+        # but a database built from the revisions says USD
+        Wrong(3, '''
+lab11.edit("models.py", """
+    currency = db.Column(db.String(3), nullable=False, server_default="USD")
+""", """
+    currency = db.Column(db.String(3), nullable=False, server_default="EUR")
+""")
+!flask db revision -m "deals in euros" --rev-id 0009
+!flask db upgrade
+lab11.sql("ALTER TABLE deals ALTER COLUMN currency SET DEFAULT 'EUR'")
+''', hint="revision 0009 does not set the new default"),
     ],
 }
 

@@ -309,3 +309,36 @@ def swap_renaming_the_old_type(labels, schema=""):
             f"ALTER TABLE {schema}deals ALTER COLUMN currency TYPE {schema}dealcurrency"
             f" USING currency::text::{schema}dealcurrency",
             f"DROP TYPE {schema}_dealcurrency"]
+
+
+# -- lab 09: a data migration that takes a moment (the replica storm) ---------------
+
+def amount_cents_revision(autocommit=False):
+    """Revision 0002 of lab 09's storm: a column, filled from every deal. autocommit=True:
+    the fill runs in an autocommit_block (which commits the revision's transaction so far)."""
+    fill = 'op.execute("UPDATE deals SET amount_cents = amount * 100")'
+    if autocommit:
+        fill = ("with op.get_context().autocommit_block():  # commits the transaction so far\n"
+                f"        {fill}")
+    return f'''"""deal amount in cents{", filled outside the revision's transaction" if autocommit else ""}
+
+Revision ID: 0002
+Revises: 0001
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.add_column("deals", sa.Column("amount_cents", sa.BigInteger()))
+    {fill}
+
+
+def downgrade():
+    op.drop_column("deals", "amount_cents")
+'''

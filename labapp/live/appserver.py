@@ -11,6 +11,9 @@ does not), on 127.0.0.1 and a free port.
     copies = appserver.boot(lab09, "v2", 3, upgrade=True)   # lab 09's replicas: three
                                           # servers of release v2 started at once, each
                                           # running `flask db upgrade` before it serves
+    copies = appserver.boot(lab09, "v2", 3, upgrade=True, during_report="deals")
+                                          # ... while a report reads deals: every copy's
+                                          # migration waits for it, so the race is certain
 
 Each release is a folder, `releases/<name>/`, with the code it was deployed
 with, so two versions can serve side by side (a rolling deploy). A server's
@@ -247,24 +250,70 @@ class Boot:
     ended: float     # ... when it answered its health check, or exited
     ran: list = field(default_factory=list)
     waited: bool = False
+    queued: "int | None" = None  # during_report: copies waiting for a lock when it ended
 
     @property
     def ok(self):
         return self.server is not None
 
 
-def boot(lab, code_name, copies=3, upgrade=True, threads=4, timeout=60):
+LOCK_WAITERS = """SELECT count(DISTINCT application_name) FROM pg_stat_activity
+                  WHERE datname = current_database() AND application_name = ANY(:names)
+                    AND wait_event_type = 'Lock'"""
+
+
+class _Report:
+    """A report that reads `table` in one transaction and keeps its ACCESS SHARE
+    lock until every copy's session waits for a lock (or a copy exits, or 60 s
+    pass): no copy's migration can commit before every copy has read
+    alembic_version. Its session is "report" in pg_stat_activity."""
+
+    def __init__(self, url, table):
+        self._engine = database.quick_engine(url)
+        self._conn = self._engine.connect()
+        self._conn.exec_driver_sql("SET application_name = 'report'")
+        self._conn.execute(sa.text(f"SELECT count(*) FROM {table}"))  # ACCESS SHARE, kept
+
+    def end_when_all_wait(self, servers, timeout=60):
+        """Wait until every server's session waits for a lock; then end the report.
+        The number of copies that waited."""
+        names = [s.name for s in servers]
+        waiting, deadline = 0, time.monotonic() + timeout
+        try:
+            with self._engine.connect() as watch:
+                while time.monotonic() < deadline and all(s.running() for s in servers):
+                    waiting = watch.execute(sa.text(LOCK_WAITERS), {"names": names}).scalar()
+                    watch.rollback()  # a fresh snapshot of pg_stat_activity each time
+                    if waiting == len(names):
+                        break
+                    time.sleep(0.02)
+        finally:
+            self._conn.close()  # rolled back: its lock goes, the first waiter proceeds
+            self._engine.dispose()
+        return waiting
+
+
+def boot(lab, code_name, copies=3, upgrade=True, threads=4, timeout=60, during_report=None):
     """Start `copies` servers of release `code_name` at once, named
     <code_name>-1, -2, ...: a deploy that scales a release out. With `upgrade`,
     each copy runs `flask db upgrade` at boot before it serves (the release
-    needs its migrations/: release(..., migrations=True)). Returns a Boot per
+    needs its migrations/: release(..., migrations=True)). `during_report`: a
+    table that a report reads while the copies start; it ends once every copy
+    waits for a lock (the first one's ALTER TABLE waits for the report), so every
+    copy has read alembic_version before any can commit: the race is certain,
+    not a matter of how fast this machine starts processes. Returns a Boot per
     copy, in order, once each serves or has exited; a copy that exited is
     stopped and forgotten, the others serve."""
     names = [f"{code_name}-{n}" for n in range(1, copies + 1)]
+    report = _Report(lab.url, during_report) if during_report else None
     watch = _AdvisoryWatch(lab.url)
+    queued = None
     try:
         launched = [(_launch(lab, name, code_name, threads, upgrade), time.monotonic())
                     for name in names]
+        if report:
+            queued = report.end_when_all_wait([server for server, _ in launched])
+            report = None
         results = []
         for server, started in launched:
             try:
@@ -274,8 +323,11 @@ def boot(lab, code_name, copies=3, upgrade=True, threads=4, timeout=60):
                 results.append(Boot(server.name, None, server.exit_line(), started,
                                     time.monotonic()))
     finally:
+        if report:  # a launch failed: end the report all the same
+            report.end_when_all_wait([], timeout=0)
         watch.stop()
     for result, (server, _) in zip(results, launched, strict=True):
+        result.queued = queued
         log = server.log.read_text(errors="replace") if server.log.exists() else ""
         result.ran = [line.split("Running upgrade", 1)[1].split(",")[0].strip()
                       for line in log.splitlines() if "Running upgrade" in line]
@@ -299,6 +351,9 @@ def summary(boots):
     waited = sum(b.waited for b in boots)
     failed = [b for b in boots if not b.ok]
     print(f"copies of {release} started at once: {n}")
+    if boots[0].queued is not None:
+        print(f"copies whose migration waited for a lock when the report ended: "
+              f"{boots[0].queued} of {n}")
     print(f"copies whose `flask db upgrade` ran a revision: {ran} of {n}")
     print(f"copies that waited for another's advisory lock (pg_locks): {waited} of {n}")
     print(f"copies that failed to boot: {len(failed)} of {n}")
@@ -367,13 +422,7 @@ class Job:
         return self.process.returncode
 
     def stop(self):
-        if self.process.stdin and not self.process.stdin.closed:
-            self.process.stdin.close()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        processes.close(self.process)
         processes.forget(self.workspace, self.name)
 
 

@@ -188,9 +188,9 @@ class Load:
         self.health_every = health_every
         self.seconds = min(seconds, MAX_SECONDS)
         self.max_requests = min(max_requests, MAX_REQUESTS)
+        self._lock, self._stop = threading.Lock(), threading.Event()
         self.route(*servers)
         self._requests, self._marks = [], []
-        self._lock, self._stop = threading.Lock(), threading.Event()
         self._jobs = queue.Queue()
         self._pending = {}  # target URL -> its requests queued or in flight
         self._threads, self._t0, self.report = [], None, None
@@ -202,8 +202,9 @@ class Load:
         for server in servers:
             url = _check_loopback(getattr(server, "url", server))
             targets.append((url, getattr(server, "name", url)))
-        self.targets = tuple(targets)
-        self.mix = tuple(mix or self.mix)
+        with self._lock:  # a user who arrives now counts on the old servers or the new ones
+            self.targets = tuple(targets)
+            self.mix = tuple(mix or self.mix)
 
     def now(self):
         return time.monotonic() - self._t0
@@ -227,9 +228,9 @@ class Load:
             due = n / self.rate
             if due > self.seconds or self._stop.wait(max(0.0, due - self.now())):
                 break
-            targets, mix = self.targets, self.mix
-            target, release = targets[n % len(targets)]
-            with self._lock:
+            with self._lock:  # the server and its pending count at once: drain() sees it
+                targets, mix = self.targets, self.mix
+                target, release = targets[n % len(targets)]
                 self._pending[target] = self._pending.get(target, 0) + 1
             self._jobs.put((due, target, release, mix[(n // len(targets)) % len(mix)]))
         for _ in range(self.clients):

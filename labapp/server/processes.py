@@ -68,6 +68,18 @@ def _end(pidfile):
         process.kill()
 
 
+def close(proc, timeout=10):
+    """End a child we talk to over its stdin: close that (its end-of-input), give it
+    `timeout` seconds to finish, then kill it."""
+    if proc.stdin and not proc.stdin.closed:
+        proc.stdin.close()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 # -- `flask ARGS`, forked from a process that has imported the app --------------------
 
 def flask_forked(args, cwd=None, env=None, input="", timeout=120):

@@ -13,31 +13,10 @@ import types
 
 from labapp.live import appserver
 from labapp.runtime import labs, workspace
+from tools import scenarios
 from tools.bench.measure import child_env, scratch_database
 
 DEALS = 300_000
-REVISION = '''"""deal amount in cents
-
-Revision ID: 0002
-Revises: 0001
-"""
-from alembic import op
-import sqlalchemy as sa
-
-revision = "0002"
-down_revision = "0001"
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-    op.add_column("deals", sa.Column("amount_cents", sa.BigInteger()))
-    op.execute("UPDATE deals SET amount_cents = amount * 100")
-
-
-def downgrade():
-    op.drop_column("deals", "amount_cents")
-'''
 LOCKED = """        with context.begin_transaction():
             connection.exec_driver_sql("SELECT pg_advisory_xact_lock(20260901)")
             context.run_migrations()"""
@@ -61,7 +40,8 @@ def _storm(tmp, how):
                 "db.session.execute(sa.text(\"INSERT INTO deals (contact_id, title, amount, currency)"
                 f" SELECT 1 + i % 6, 'Deal ' || i, i, 'USD' FROM generate_series(1, {DEALS}) i\"))\n"
                 "db.session.commit()\n"))
-            (lab.workspace / "migrations" / "versions" / "0002_deal_amount_cents.py").write_text(REVISION)
+            revision = lab.workspace / "migrations" / "versions" / "0002_deal_amount_cents.py"
+            revision.write_text(scenarios.amount_cents_revision())
             env_py = lab.workspace / "migrations" / "env.py"
             if how == "advisory lock":
                 env_py.write_text(env_py.read_text().replace(PLAIN, LOCKED))

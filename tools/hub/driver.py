@@ -391,3 +391,10 @@ def postgres_processes(pgdata):
         if proc.info["name"] == "postgres" and str(pgdata) in " ".join(proc.info["cmdline"] or []):
             found.append(proc)
     return found
+
+
+def ensure_proxy():
+    """configurable-http-proxy from npm, as package-lock.json pins it (`make hub` does the same)."""
+    if not PROXY.exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(HERE)],
+                       check=True, capture_output=True, timeout=300)
