@@ -19,7 +19,10 @@ def unit_for_this_clone(tmp_path, text=None):
     env.write_text((HUB / "hub.env.example").read_text())
     text = (text or (HUB / "labapp-hub.service").read_text())
     unit = tmp_path / "labapp-hub.service"
-    unit.write_text(text.replace("/opt/labapp", str(ROOT)).replace("/etc/labapp/hub.env", str(env)))
+    kit = tmp_path / "kit"  # this clone by a path with no space (the unit's /opt/labapp has none)
+    if not kit.exists():
+        kit.symlink_to(ROOT)
+    unit.write_text(text.replace("/opt/labapp", str(kit)).replace("/etc/labapp/hub.env", str(env)))
     return unit
 
 
