@@ -18,8 +18,12 @@ real server, with its own revisions (tests/chains/lab09.patch).
   pg_blocking_pids names it; pg_terminate_backend lets the upgrade finish.
 * The database defaults end what they should: `statement_timeout` turns the
   app's read behind a held ACCESS EXCLUSIVE into an HTTP 500 (QueryCanceled);
-  `idle_in_transaction_session_timeout` ends the idle session; env.py's own
-  `lock_timeout` makes the upgrade give up with nothing applied.
+  `idle_in_transaction_session_timeout` ends the idle session.
+* env.py's own `lock_timeout` (100 ms, lab 07's retries, 15 attempts): a lock
+  held past the first attempt (the retry's warning is out) but released within
+  the retries lets a later attempt through, the revision applied once; a lock
+  held past every attempt makes the upgrade give up with one line, nothing
+  applied.
 * Old code meets new data: a release whose model maps a column fails once
   the column is dropped (UndefinedColumn); `flask db downgrade` of that drop
   brings the column back empty.
@@ -61,7 +65,19 @@ def fleet(chain, db_url, upto="0002", env_py=None):
     flask_in(ws, "loaddata", check=True)
     rows(db_url, "INSERT INTO deals (contact_id, title, amount, currency)"
                  " SELECT 1 + i % 6, 'Deal ' || i, i, 'USD' FROM generate_series(1, :n) i", n=DEALS)
+    vacuum(db_url)
     return types.SimpleNamespace(workspace=ws, url=db_url)
+
+
+def vacuum(url):
+    """VACUUM ANALYZE deals now, so that autovacuum, started by the rows just written,
+    is not the session a test's ALTER waits for (it gives way only after deadlock_timeout)."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE deals")
+    finally:
+        engine.dispose()
 
 
 def without_timeouts(text):
@@ -182,23 +198,67 @@ def test_an_idle_session_blocks_the_upgrade_until_it_is_terminated(chain, db_url
     assert alembic_versions(db_url) == ["0002"]
 
 
-def test_each_timeout_fires(chain, db_url, db_name, stop_servers):
-    lab = fleet(chain, db_url, upto="0002")
-    stop_servers(lab)
+RETRYING = "WARNI [alembic.env] a lock is busy: retrying, 15 attempts at most"
+RETRIED = "INFO  [alembic.env] the locks were free on a later attempt: done"
+BLOCKER = "UPDATE deals SET title = title WHERE id = 11"  # a forgotten session's ROW EXCLUSIVE
+
+
+def with_revision_x(lab):
+    """The chain up to 0002, applied; and a revision 0003 whose ALTER needs ACCESS
+    EXCLUSIVE on deals (a row lock's ROW EXCLUSIVE blocks it)."""
     flask_in(lab.workspace, "db", "upgrade", check=True)
-    # env.py's own lock_timeout: the upgrade gives up, nothing applied (before the database's
-    # idle timeout exists: it would end the blocker while a slow `flask` starts)
+    vacuum(lab.url)  # 0002 rewrote every deal: no autovacuum holds a lock on deals from here
     (lab.workspace / VERSIONS / "0003_x.py").write_text(
         '"""x\n\nRevision ID: 0003\nRevises: 0002\n"""\nfrom alembic import op\n\n'
         'revision = "0003"\ndown_revision = "0002"\nbranch_labels = None\ndepends_on = None\n\n\n'
         'def upgrade():\n    op.execute("ALTER TABLE deals ADD COLUMN x int")\n\n\n'
         'def downgrade():\n    op.execute("ALTER TABLE deals DROP COLUMN x")\n')
-    with traffic.IdleSession(db_url, "UPDATE deals SET title = title WHERE id = 11"):
+
+
+def test_the_upgrade_retries_past_a_lock_held_longer_than_one_timeout(chain, db_url, stop_servers):
+    """The notebook's DROP COLUMNs under traffic: a request (here a forgotten session)
+    holds its lock longer than one lock_timeout; a later attempt gets through."""
+    lab = fleet(chain, db_url, upto="0002")
+    stop_servers(lab)
+    with_revision_x(lab)
+    with traffic.IdleSession(db_url, BLOCKER):
+        job = appserver.Job(lab, "deploy", "flask db upgrade")
+        for _ in range(300):  # until the first attempt has given up: one lock_timeout is past
+            if not job.running() or RETRYING in job.log.read_text(errors="replace"):
+                break
+            time.sleep(0.1)
+        assert job.running(), job.log.read_text(errors="replace")
+        # no attempt has got through while the blocker holds its lock
+        assert alembic_versions(db_url) == ["0002"] and "x" not in column_names(db_url, "deals")
+    assert job.wait() == 0  # the blocker is gone: a later attempt applies 0003
+    output = job.log.read_text(errors="replace")
+    assert output.count(RETRYING) == 1 and output.count(RETRIED) == 1, output
+    assert "Error" not in output, output
+    assert alembic_versions(db_url) == ["0003"] and "x" in column_names(db_url, "deals")
+
+
+def test_the_upgrade_gives_up_after_every_attempt_with_one_line_and_nothing_applied(
+        chain, db_url, stop_servers):
+    lab = fleet(chain, db_url, upto="0002")
+    stop_servers(lab)
+    with_revision_x(lab)
+    with traffic.IdleSession(db_url, BLOCKER) as idle:
         proc = flask_in(lab.workspace, "db", "upgrade")
+        assert idle.poke() == "ok"  # held throughout: every attempt met it
     assert proc.returncode != 0
-    assert "LockNotAvailable: canceling statement due to lock timeout" in proc.output, proc.output
-    assert "Nothing was applied; the database is still at 0002" in proc.output
-    (lab.workspace / VERSIONS / "0003_x.py").unlink()
+    lines = [line for line in proc.output.splitlines()
+             if line.strip() and not line.startswith("INFO  [alembic")]
+    assert lines[0] == RETRYING and len(lines) == 2, proc.output  # said once, then one line
+    assert "Traceback" not in proc.output
+    assert lines[1].startswith("Error: LockNotAvailable: canceling statement due to lock timeout"), proc.output
+    assert lines[1].endswith("Nothing was applied; the database is still at 0002."), proc.output
+    assert alembic_versions(db_url) == ["0002"] and "x" not in column_names(db_url, "deals")
+
+
+def test_each_timeout_fires(chain, db_url, db_name, stop_servers):
+    lab = fleet(chain, db_url, upto="0002")
+    stop_servers(lab)
+    flask_in(lab.workspace, "db", "upgrade", check=True)
     rows(db_url, f"ALTER DATABASE {db_name} SET statement_timeout = '1s'")
     rows(db_url, f"ALTER DATABASE {db_name} SET idle_in_transaction_session_timeout = '3s'")
     appserver.release(lab, "v2")
@@ -286,7 +346,7 @@ def test_an_autocommit_block_lets_the_transaction_lock_go_but_not_a_session_lock
         if lock == "transaction":
             return text
         start = text.index("    with connectable.connect() as connection:")
-        end = text.index("\n\nif context.is_offline_mode()")
+        end = text.index("\n\n\n", start) + 1  # the end of run_migrations_online()
         return text[:start] + SESSION_LOCK + text[end:]
 
     lab = fleet(chain, db_url, env_py=env_py)
