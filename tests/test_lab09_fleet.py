@@ -186,7 +186,10 @@ def test_an_idle_session_blocks_the_upgrade_until_it_is_terminated(chain, db_url
             if blockers:
                 break
             time.sleep(0.1)
-        assert blockers == [([idle.pid],)]
+        assert blockers == [([idle.pid],)], rows(  # if not: who blocked the deploy instead
+            db_url, "SELECT pid, backend_type, application_name, state, left(query, 80)"
+                    " FROM pg_stat_activity WHERE pid = ANY(:p)",
+            p=[pid for (pids,) in blockers for pid in pids])
         held = rows(db_url, "SELECT relation::regclass::text, mode FROM pg_locks"
                             " WHERE pid = :p AND locktype = 'relation'", p=idle.pid)
         assert ("deals", "RowExclusiveLock") in held
