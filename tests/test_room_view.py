@@ -80,8 +80,10 @@ def test_databases_and_roles_made_elsewhere_on_the_server_recheck_nobody(names, 
     """Every database lists the server-wide catalogs (pg_database, pg_authid, ...) in
     pg_stat_all_tables, with the server's counts: another learner starting a lab or
     joining the hub moves them, and would have rechecked the whole room at each refresh.
-    A learner's fingerprint leaves them out; their own database dropped and made again
-    (the same counts, maybe not the same rows) still moves it."""
+    So does autovacuum's ANALYZE of those busy catalogs, which writes their statistics
+    into whichever database it visits (pg_statistic). A learner's fingerprint leaves
+    both out; their own database dropped and made again (the same counts, maybe not
+    the same rows) still moves it."""
     idle, other = names[:2]
     learner_at(tmp_path, idle, admin, chain, None)
     spec, _ = labs.get("lab01")
@@ -104,6 +106,15 @@ def test_databases_and_roles_made_elsewhere_on_the_server_recheck_nobody(names, 
             break
         time.sleep(0.2)
     assert rows(url, server_wide) != counts, "the server-wide counts never moved"
+    assert progress.fingerprint(spec, learners.clean(idle), folder) == mark
+    analyzed = "SELECT n_tup_ins + n_tup_upd FROM pg_stat_all_tables WHERE relname = 'pg_statistic'"
+    counts = rows(url, analyzed)
+    rows(url, "ANALYZE pg_database")  # what autovacuum does there, when it likes
+    for _ in range(50):
+        if rows(url, analyzed) != counts:
+            break
+        time.sleep(0.2)
+    assert rows(url, analyzed) != counts, "ANALYZE wrote no statistics"
     assert progress.fingerprint(spec, learners.clean(idle), folder) == mark
     database.drop_database(url)
     database.create_database(url)

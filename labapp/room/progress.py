@@ -330,14 +330,19 @@ class Checker:
         return json.loads(line)
 
 
-# The database's own tables, its catalogs included (so DDL counts too), but not the
-# server-wide catalogs every database lists (pg_database, pg_authid, pg_shdepend, ...):
-# their counters move whenever ANYONE on the server makes or drops a database or a role
-# (another learner starting a lab), which would recheck the whole room. The database's
-# oid stands for what they told about it: dropped and made again is a change.
+# The database's own tables, its catalogs included (so DDL counts too), but not:
+# - the server-wide catalogs every database lists (pg_database, pg_authid, pg_shdepend,
+#   ...): their counters move whenever ANYONE on the server makes or drops a database
+#   or a role (another learner starting a lab), which would recheck the whole room;
+# - the planner's statistics (pg_statistic, pg_statistic_ext_data): autovacuum's
+#   ANALYZE rewrites them when it likes, of the learner's tables or of those busy
+#   server-wide catalogs (their statistics go to the database it was visiting), and
+#   no check reads them.
+# The database's oid stands for what pg_database told about it: made again is a change.
 CHANGES = ("SELECT (SELECT oid FROM pg_database WHERE datname = current_database()), "
            "coalesce(sum(s.n_tup_ins + s.n_tup_upd + s.n_tup_del), 0), count(*) "
-           "FROM pg_stat_all_tables s JOIN pg_class c ON c.oid = s.relid WHERE NOT c.relisshared")
+           "FROM pg_stat_all_tables s JOIN pg_class c ON c.oid = s.relid WHERE NOT c.relisshared "
+           "AND s.relid NOT IN ('pg_statistic'::regclass, 'pg_statistic_ext_data'::regclass)")
 
 
 def fingerprint(spec, learner, notebooks_folder, pgdata=None):
