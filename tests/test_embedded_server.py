@@ -221,3 +221,24 @@ def test_a_data_folder_inside_a_private_folder_is_refused_and_nothing_is_opened(
     assert f"is inside {private}, which only its owner may enter" in lines[0], lines[0]
     assert private.stat().st_mode & 0o777 == 0o700
     assert not (private / "pg").exists()
+
+
+def test_a_sandbox_whose_owner_was_killed_is_stopped_and_removed_by_the_next_one():
+    """A test run killed with -9 skips its sandbox's cleanup: the sandbox's embedded server
+    would run on. The next sandbox made on this machine stops it and removes its folder."""
+    killed = subprocess.run([sys.executable, "-c", (
+        "import os, signal, subprocess, sys\n"
+        "from tools import scenarios\n"
+        "with scenarios.sandbox('lsw-') as (top, env):\n"
+        "    subprocess.run([sys.executable, '-c', 'from labapp.server import pgserver; pgserver.ensure_running()'],\n"
+        "                   cwd=top, env=env, check=True)\n"
+        "    print(top, (top / 'pg' / 'postmaster.pid').read_text().split()[0], flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n")],
+        cwd=ROOT, env=scenarios.environment(PYTHONPATH=ROOT), capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    top, pid = killed.stdout.split()
+    assert psutil.pid_exists(int(pid)), "the killed owner's server should still run here"
+    with scenarios.sandbox("lsw-"):
+        pass
+    assert not os.path.exists(top)
+    assert not psutil.pid_exists(int(pid)) or psutil.Process(int(pid)).status() == psutil.STATUS_ZOMBIE

@@ -124,11 +124,42 @@ def stop_sandbox_server(top, env):
                    cwd=top, env=env, capture_output=True, timeout=60)
 
 
+OWNER = ".sandbox-owner"  # in a sandbox's folder: "<pid> <its start time> <pgdata>"
+
+
+def _started(pid):
+    """When process `pid` started (clock ticks since boot), or None if it is gone: a pid
+    alone can be reused by another process."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def sweep_abandoned_sandboxes():
+    """Stop the server of, and remove, every sandbox whose owner died without its cleanup
+    (a test run killed with -9, a closed terminal): its embedded server would run on."""
+    for mark in Path("/tmp").glob(f"*/{OWNER}"):
+        try:
+            pid, started, pgdata = mark.read_text().split(" ", 2)
+        except (OSError, ValueError):
+            continue
+        if _started(pid) == started:
+            continue  # its owner runs: another test run's, in use
+        top = mark.parent
+        stop_sandbox_server(top, environment(KIT_SETTINGS, PYTEST_RUN, PYTHONPATH=top,
+                                             LABAPP_PGDATA=top / pgdata))
+        shutil.rmtree(top, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def sandbox(prefix, pgdata="pg", **changes):
     """A sandbox in a new folder of /tmp (short: its server's socket path is in it):
-    (its folder, its environment); its server stopped and the folder removed after."""
+    (its folder, its environment); its server stopped and the folder removed after, or by
+    the next sandbox made if this process is killed first."""
+    sweep_abandoned_sandboxes()
     top = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    (top / OWNER).write_text(f"{os.getpid()} {_started(os.getpid())} {pgdata}")
     env = make_sandbox(top, pgdata, **changes)
     try:
         yield top, env
