@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 
-from helpers import flask_in, learner_at, postgres_only
+from helpers import flask_in, learner_at, postgres_only, rows
 from labapp import create_app
 from labapp.room import progress, roster
 from labapp.runtime import lab, labs
@@ -74,6 +74,51 @@ def test_one_process_checks_the_whole_room_and_nothing_leaks_between_learners(
         assert [e["state"] for e in moved[halfway]["lab01"]] == ["hint", "passed", "hint"]
         assert moved[idle] == again[idle] and moved[done] == again[done]
     assert again == found
+
+
+def test_databases_and_roles_made_elsewhere_on_the_server_recheck_nobody(names, admin, tmp_path, chain):
+    """Every database lists the server-wide catalogs (pg_database, pg_authid, ...) in
+    pg_stat_all_tables, with the server's counts: another learner starting a lab or
+    joining the hub moves them, and would have rechecked the whole room at each refresh.
+    So does autovacuum's ANALYZE of those busy catalogs, which writes their statistics
+    into whichever database it visits (pg_statistic). A learner's fingerprint leaves
+    both out; their own database dropped and made again (the same counts, maybe not
+    the same rows) still moves it."""
+    idle, other = names[:2]
+    learner_at(tmp_path, idle, admin, chain, None)
+    spec, _ = labs.get("lab01")
+    folder = tmp_path / idle / "notebooks"
+    url = config.database_url(learners.namespaced("lab01", learners.clean(idle)))
+    server_wide = ("SELECT sum(n_tup_ins + n_tup_del) FROM pg_stat_all_tables "
+                   "WHERE relname IN ('pg_database', 'pg_authid')")
+    settled([idle], str(tmp_path / "{learner}" / "notebooks"))
+    mark, counts = progress.fingerprint(spec, learners.clean(idle), folder), rows(url, server_wide)
+    elsewhere = config.database_url(learners.namespaced("lab02", learners.clean(other)))
+    engine = database.server_engine(admin)
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'CREATE ROLE "{learners.clean(other)}"')
+        database.create_database(elsewhere)
+        database.drop_database(elsewhere)
+        conn.exec_driver_sql(f'DROP ROLE "{learners.clean(other)}"')
+    engine.dispose()
+    for _ in range(50):  # until the learner's database lists those counts (at once, as a rule)
+        if rows(url, server_wide) != counts:
+            break
+        time.sleep(0.2)
+    assert rows(url, server_wide) != counts, "the server-wide counts never moved"
+    assert progress.fingerprint(spec, learners.clean(idle), folder) == mark
+    analyzed = "SELECT n_tup_ins + n_tup_upd FROM pg_stat_all_tables WHERE relname = 'pg_statistic'"
+    counts = rows(url, analyzed)
+    rows(url, "ANALYZE pg_database")  # what autovacuum does there, when it likes
+    for _ in range(50):
+        if rows(url, analyzed) != counts:
+            break
+        time.sleep(0.2)
+    assert rows(url, analyzed) != counts, "ANALYZE wrote no statistics"
+    assert progress.fingerprint(spec, learners.clean(idle), folder) == mark
+    database.drop_database(url)
+    database.create_database(url)
+    assert progress.fingerprint(spec, learners.clean(idle), folder) != mark
 
 
 def test_the_table_is_timestamped_lists_the_whole_roster_and_shows_hints(names, admin, tmp_path, chain):

@@ -330,15 +330,29 @@ class Checker:
         return json.loads(line)
 
 
-CHANGES = ("SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0), count(*) "
-           "FROM pg_stat_all_tables")  # catalogs included: DDL counts too
+# The database's own tables, its catalogs included (so DDL counts too), but not:
+# - the server-wide catalogs every database lists (pg_database, pg_authid, pg_shdepend,
+#   ...): their counters move whenever ANYONE on the server makes or drops a database
+#   or a role (another learner starting a lab), which would recheck the whole room;
+# - the planner's statistics (pg_statistic, pg_statistic_ext_data): autovacuum's
+#   ANALYZE rewrites them when it likes, of the learner's tables or of those busy
+#   server-wide catalogs (their statistics go to the database it was visiting), and
+#   no check reads them.
+# The database's oid stands for what pg_database told about it: made again is a change.
+CHANGES = ("SELECT (SELECT oid FROM pg_database WHERE datname = current_database()), "
+           "coalesce(sum(s.n_tup_ins + s.n_tup_upd + s.n_tup_del), 0), count(*) "
+           "FROM pg_stat_all_tables s JOIN pg_class c ON c.oid = s.relid WHERE NOT c.relisshared "
+           "AND s.relid NOT IN ('pg_statistic'::regclass, 'pg_statistic_ext_data'::regclass)")
 
 
 def fingerprint(spec, learner, notebooks_folder, pgdata=None):
     """What a check reads, summed up cheaply: the workspace's files (names, sizes,
     times), the kernel's recorded verdicts, and each of the lab's databases' row
-    changes (PostgreSQL's statistics, catalogs included, so DDL counts; they lag a
-    second at most: a change shows at the next refresh)."""
+    changes (PostgreSQL's statistics of its own tables, catalogs included, so DDL
+    counts: CHANGES). A writer's counts reach them when its transaction ends, or,
+    if it reported less than a second before, at a later transaction's end, after
+    some 10 s idle or when it disconnects (PostgreSQL's PGSTAT_MIN_INTERVAL and
+    PGSTAT_IDLE_INTERVAL): a change shows at that refresh or a later one."""
     copy = runtime.Lab(spec, False, Path(notebooks_folder), learner=learner)
     files = []
     for root, folders, names in os.walk(copy.workspace):
