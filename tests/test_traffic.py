@@ -107,12 +107,19 @@ class _Slow(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
+    def do_POST(self):  # a write: answered, or refused with a 500 where the path says so
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(500 if self.server.fail_writes else 201)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def log_message(self, *args):
         pass
 
 
-def _tiny_server():
+def _tiny_server(fail_writes=False):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
+    server.fail_writes = fail_writes
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
@@ -144,3 +151,18 @@ def test_a_server_taken_out_of_the_route_still_gets_its_backlog_until_drained(dr
         assert failed == []
     else:
         assert failed and {r.release for r in failed} == {old_url}
+
+
+@pytest.mark.parametrize("fail_writes", [False, True])
+def test_waiting_for_writes_waits_until_that_many_more_are_answered(fail_writes):
+    """Lab 09 lets its CHF sales flow until some are answered, not for a fixed time (too
+    short on a busy machine): a write that failed is not an answered one."""
+    server, url = _tiny_server(fail_writes)
+    try:
+        with traffic.Load(url, mix=traffic.sales("CHF"), timeout=2) as load:
+            assert load.wait_for_writes(3, timeout=1 if fail_writes else 30) is not fail_writes
+    finally:
+        server.shutdown()
+        server.server_close()
+    answered = sum(r.method == "POST" and not r.failed for r in load.report.requests)
+    assert answered == 0 if fail_writes else answered >= 3
