@@ -64,6 +64,17 @@ def test_the_api_refuses_bad_input_in_one_readable_line(client, db_url, body, er
     assert count_rows(db_url, "deals") == 10
 
 
+def test_the_api_edits_a_deals_amount_and_says_when_it_is_gone(client, db_url):
+    from helpers import rows
+    response = client.patch("/api/deals/3", json={"amount": "120"})
+    assert response.status_code == 200 and response.json == {"id": 3, "amount": "120.00"}
+    assert rows(db_url, "SELECT amount FROM deals WHERE id = 3")[0][0] == 120
+    assert client.patch("/api/deals/999", json={"amount": "5"}).status_code == 404
+    refused = client.patch("/api/deals/3", json={"amount": "lots"})
+    assert refused.status_code == 400 and "amount" in refused.json["error"]
+    assert rows(db_url, "SELECT amount FROM deals WHERE id = 3")[0][0] == 120
+
+
 def test_the_form_adds_a_deal_and_says_so(client, db_url):
     form = client.get("/deals/new").get_data(as_text=True)
     assert '<option>EUR</option>' in form and 'name="title"' in form

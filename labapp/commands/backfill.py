@@ -16,6 +16,18 @@ turn; `--restart` forgets the progress kept. A progress bar on a terminal;
 elsewhere, and in a notebook (whose `!flask` runs on a pseudo-terminal, where a
 bar would store a line per redraw, with its ETA), a line every tenth of the ids
 (10%, 20%, ...: the same lines on every run, whatever the largest id).
+
+`flask batch-delete` walks the same way to delete:
+
+    flask batch-delete deals "id <= 600000" --batch 10000 --pause 0.02 --vacuum
+
+deletes TABLE's rows where CONDITION, in id ranges from the smallest matching id
+to the largest one when the first run began, each batch (and its progress) one
+short transaction: its row locks go at its COMMIT, where a one-statement DELETE
+holds every one of them until the end. `--vacuum` runs VACUUM on the table after
+each batch (outside any transaction, as VACUUM must run), so that the space the
+batch freed is reusable before the next one (what autovacuum does between
+batches in production, when it is on). Resumable like the backfill.
 """
 import re
 import time
@@ -34,7 +46,9 @@ CREATE TABLE IF NOT EXISTS labapp.backfills (
     name text PRIMARY KEY,   -- table.column
     last_id bigint NOT NULL, -- every row up to it is done
     top bigint NOT NULL      -- the largest id when the first run began
-)"""
+);
+ALTER TABLE labapp.backfills ADD COLUMN IF NOT EXISTS first_id bigint NOT NULL DEFAULT 0
+"""
 
 
 def _identifier(kind, value):
@@ -56,38 +70,104 @@ def _primary_key(conn, table):
     return found[0][0]
 
 
-def run(engine, table, column, expression, batch=5000, pause=0.0, restart=False, step=None):
-    """Backfill `table`.`column` = `expression` (see the module's docstring); step(last, top)
-    before the first batch and after each committed one. Returns (rows updated by this run, top)."""
-    name, updated = f"{table}.{column}", 0
+def walk(engine, name, table, statement, where="true", batch=5000, pause=0.0, restart=False,
+         step=None, after_batch=None):
+    """Run `statement` (SQL with :last and :upto, the batch's id range) in committed
+    batches that walk `table`'s primary key, from the smallest id `where` holds to the
+    largest one when the first run (kept as `name`) began. step(last, first, top)
+    before the first batch and after each committed one; after_batch() after each
+    commit. Returns (rows the statements changed in this run, first, top)."""
+    changed = 0
     with engine.begin() as conn:
-        for statement in PROGRESS.split(";"):
-            conn.execute(sa.text(statement))
+        for sql in PROGRESS.split(";"):
+            conn.execute(sa.text(sql))
         key = _primary_key(conn, table)
         if restart:
             conn.execute(sa.text("DELETE FROM labapp.backfills WHERE name = :n"), {"n": name})
         conn.execute(sa.text(
-            f"INSERT INTO labapp.backfills (name, last_id, top)"
-            f" SELECT :n, 0, coalesce(max({key}), 0) FROM {table} ON CONFLICT (name) DO NOTHING"),
-            {"n": name})
-        last, top = conn.execute(sa.text(
-            "SELECT last_id, top FROM labapp.backfills WHERE name = :n"), {"n": name}).one()
-    fill = sa.text(f"UPDATE {table} SET {column} = {expression}"
-                   f" WHERE {key} > :last AND {key} <= :upto AND {column} IS NULL")
+            f"INSERT INTO labapp.backfills (name, last_id, top, first_id)"
+            f" SELECT :n, coalesce(min({key}) - 1, 0), coalesce(max({key}), 0),"
+            f" coalesce(min({key}) - 1, 0) FROM {table} WHERE {where}"
+            f" ON CONFLICT (name) DO NOTHING"), {"n": name})
+        last, first, top = conn.execute(sa.text(
+            "SELECT last_id, first_id, top FROM labapp.backfills WHERE name = :n"),
+            {"n": name}).one()
+    work = sa.text(statement.format(key=key))
     done = sa.text("UPDATE labapp.backfills SET last_id = :upto WHERE name = :n")
     if step:
-        step(last, top)  # where it starts: 0, or where a killed run stopped
+        step(last, first, top)  # where it starts: the first id, or where a killed run stopped
     while last < top:
         upto = min(last + batch, top)
         with engine.begin() as conn:  # the batch and its progress commit together
-            updated += conn.execute(fill, {"last": last, "upto": upto}).rowcount
+            changed += conn.execute(work, {"last": last, "upto": upto}).rowcount
             conn.execute(done, {"upto": upto, "n": name})
         last = upto
+        if after_batch:
+            after_batch()
         if step:
-            step(last, top)
+            step(last, first, top)
         if pause and last < top:
             time.sleep(pause)
+    return changed, first, top
+
+
+def run(engine, table, column, expression, batch=5000, pause=0.0, restart=False, step=None):
+    """Backfill `table`.`column` = `expression` (see the module's docstring); step(last,
+    first, top) before the first batch and after each committed one. Returns (rows updated
+    by this run, top)."""
+    fill = (f"UPDATE {table} SET {column} = {expression}"
+            f" WHERE {{key}} > :last AND {{key}} <= :upto AND {column} IS NULL")
+    updated, _, top = walk(engine, f"{table}.{column}", table, fill, "true", batch, pause,
+                           restart, step)
     return updated, top
+
+
+def delete(engine, table, condition, batch=5000, pause=0.0, restart=False, vacuum=False,
+           step=None):
+    """Delete `table`'s rows where `condition` in committed keyset batches (the module's
+    docstring); VACUUM after each batch with `vacuum`. Returns (rows deleted by this run,
+    first, top)."""
+    statement = (f"DELETE FROM {table} WHERE {{key}} > :last AND {{key}} <= :upto"
+                 f" AND ({condition})")
+
+    def vacuum_now():
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text(f"VACUUM {table}"))
+
+    return walk(engine, f"delete {table} where {condition}", table, statement, condition, batch,
+                pause, restart, step, vacuum_now if vacuum else None)
+
+
+def _tenths(label):
+    """step(last, first, top) that prints a line for every tenth of the ids crossed (the
+    same lines on every run), and, first, where a killed run stopped."""
+    shown = {"tenth": None}
+
+    def lines(last, first, top):
+        span = top - first
+        tenth = (last - first) * 10 // span if span > 0 else 10
+        if shown["tenth"] is None:  # before the first batch: where a killed run stopped
+            shown["tenth"] = tenth
+            if first < last < top:
+                click.echo(f"{label}: resumed at {tenth * 10}% of the ids")
+            return
+        for crossed in range(shown["tenth"] + 1, tenth + 1):
+            click.echo(f"{label}: {crossed * 10}% of the ids")
+        shown["tenth"] = max(shown["tenth"], tenth)
+    return lines
+
+
+def _on_a_terminal():
+    return click.get_text_stream("stdout").isatty() and not settings.in_a_kernel()
+
+
+def _bar(label, work):
+    """work(step) with a progress bar as its step(last, first, top)."""
+    with click.progressbar(length=1, label=label) as bar:
+        def step(last, first, top):
+            bar.length = max(top - first, 1)
+            bar.update(last - first - bar.pos)
+        return work(step)
 
 
 @click.command("backfill")
@@ -107,31 +187,47 @@ def backfill_command(table, column, expression, batch, pause, restart):
     Run it outside the deploy, after the expand that added COLUMN (and its
     trigger, for the rows the app writes meanwhile)."""
     table, column = _identifier("table", table), _identifier("column", column)
-    engine = db.engine
-    shown = {"tenth": None}
+    engine, label = db.engine, f"backfill {table}.{column}"
 
-    def lines(last, top):  # no terminal: a line every tenth of the ids, the same on every run
-        tenth = last * 10 // top if top else 10
-        if shown["tenth"] is None:  # before the first batch: where a killed run stopped
-            shown["tenth"] = tenth
-            if 0 < last < top:
-                click.echo(f"backfill {table}.{column}: resumed at {tenth * 10}% of the ids")
-            return
-        for crossed in range(shown["tenth"] + 1, tenth + 1):
-            click.echo(f"backfill {table}.{column}: {crossed * 10}% of the ids")
-        shown["tenth"] = max(shown["tenth"], tenth)
+    def work(step):
+        return run(engine, table, column, expression, batch, pause, restart, step)
 
     try:
-        if click.get_text_stream("stdout").isatty() and not settings.in_a_kernel():
-            with click.progressbar(length=1, label=f"backfill {table}.{column}") as bar:
-                def step(last, top):
-                    bar.length = top or 1
-                    bar.update(last - bar.pos)
-                updated, top = run(engine, table, column, expression, batch, pause, restart, step)
-        else:
-            updated, top = run(engine, table, column, expression, batch, pause, restart, lines)
+        updated, top = _bar(label, work) if _on_a_terminal() else work(_tenths(label))
     except sa.exc.DBAPIError as exc:
         raise LabError(f"{type(exc.orig).__name__}: {str(exc.orig).strip().splitlines()[0]}") from None
     with engine.connect() as conn:
         left = conn.execute(sa.text(f"SELECT count(*) FROM {table} WHERE {column} IS NULL")).scalar()
     click.echo(f"backfill {table}.{column}: done, {updated} rows set by this run, {left} left NULL")
+
+
+@click.command("batch-delete")
+@click.argument("table")
+@click.argument("condition")
+@click.option("--batch", default=5000, show_default=True, type=click.IntRange(1),
+              help="Ids a batch covers (each batch one transaction).")
+@click.option("--pause", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="Seconds between batches: the app's writes get their turn.")
+@click.option("--vacuum", is_flag=True,
+              help="VACUUM the table after each batch: the space freed is reusable at once.")
+@click.option("--restart", is_flag=True, help="Forget the progress kept: start from the first id.")
+@with_appcontext
+def batch_delete_command(table, condition, batch, pause, vacuum, restart):
+    """Delete TABLE's rows where CONDITION (SQL), in committed batches that walk
+    the primary key; resumable (killed, run it again).
+
+    Each batch is its own short transaction: its row locks go at its COMMIT,
+    where one DELETE holds all of them to the end."""
+    table = _identifier("table", table)
+    engine, label = db.engine, f"batch-delete {table}"
+
+    def work(step):
+        return delete(engine, table, condition, batch, pause, restart, vacuum, step)
+
+    try:
+        deleted, _, _ = _bar(label, work) if _on_a_terminal() else work(_tenths(label))
+        with engine.connect() as conn:
+            left = conn.execute(sa.text(f"SELECT count(*) FROM {table} WHERE {condition}")).scalar()
+    except sa.exc.DBAPIError as exc:
+        raise LabError(f"{type(exc.orig).__name__}: {str(exc.orig).strip().splitlines()[0]}") from None
+    click.echo(f"{label}: done, {deleted} rows deleted by this run, {left} left where {condition}")

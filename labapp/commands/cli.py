@@ -280,7 +280,8 @@ def init_app(app):
 
     messaging.TERMWIDTH = None
     for command in (createdb_command, dropdb_command, loaddata_command, dumpdata_command,
-                    pgserver_group, replay_production_command, backfill.backfill_command):
+                    pgserver_group, replay_production_command, backfill.backfill_command,
+                    backfill.batch_delete_command):
         app.cli.add_command(command)
 
 

@@ -7,6 +7,7 @@ a small JSON API, in one blueprint (Flask's tutorial, flaskr, is the model).
     GET|POST /deals/new a form to add a deal (a readable error on bad input)
     GET  /api/deals     the latest deals as JSON (?limit=N, at most 100)
     POST /api/deals     add a deal: {"contact_id", "title", "amount", "currency"}
+    PATCH /api/deals/N  change deal N's amount: {"amount"} (404 once the deal is gone)
     GET  /api/health    {"status": "ok"} once the database answers
 
 Every view reads the models the app was built with (`create_app(models=...)`):
@@ -138,6 +139,26 @@ def api_create_deal():
     session().add(deal)
     session().commit()  # a database error here is the server's fault: a 500
     return jsonify(as_json(deal, session().get(models().Contact, deal.contact_id))), 201
+
+
+@bp.patch("/api/deals/<int:deal_id>")
+def api_edit_deal(deal_id):
+    """A salesperson edits a deal: an UPDATE of that one row (it waits for another
+    transaction that holds the row's lock: a DELETE's, until its COMMIT)."""
+    body = request.get_json(silent=True)
+    try:
+        amount = Decimal(str((body or {}).get("amount") or ""))
+    except (InvalidOperation, AttributeError):
+        amount = None
+    if amount is None or not amount.is_finite() or amount <= 0 or amount >= Decimal("1e10"):
+        return jsonify(error="send {\"amount\": N}, above 0 and below 10,000,000,000"), 400
+    m = models()
+    changed = session().execute(sa.update(m.Deal).where(m.Deal.id == deal_id)
+                                .values(amount=amount.quantize(Decimal("0.01")))).rowcount
+    session().commit()
+    if not changed:
+        return jsonify(error=f"no deal {deal_id}"), 404
+    return jsonify(id=deal_id, amount=str(amount.quantize(Decimal("0.01"))))
 
 
 @bp.get("/api/health")

@@ -918,3 +918,80 @@ def _one_line(exc):
     orig = getattr(exc, "orig", None) or exc
     text = str(orig).strip().splitlines()
     return f"{type(orig).__name__}: {text[0]}" if text else type(orig).__name__
+
+
+ROW_WAITS = """SELECT w.pid, w.transactionid::text, b.query
+    FROM pg_locks w
+    JOIN pg_locks h ON h.locktype = 'transactionid' AND h.transactionid = w.transactionid
+                   AND h.granted
+    JOIN pg_stat_activity b ON b.pid = h.pid
+    WHERE w.locktype = 'transactionid' AND NOT w.granted"""
+
+
+class RowLockWaits:
+    """Who waited for another transaction's row locks, as pg_locks shows it: a
+    session that updates or deletes a row another transaction has deleted (or
+    updated, or locked) and not yet committed waits for that transaction, an
+    ungranted `transactionid` lock (ShareLock) in pg_locks, until its COMMIT.
+
+        with locktrace.RowLockWaits(lab.url) as waits:   # a connection of its own
+            lab.sql("DELETE FROM deals WHERE id <= 300000")
+        waits.waiters, waits.longest                     # sessions; seconds
+
+    Only waits behind a statement that starts with `behind` (DELETE) count.
+    `longest`: the longest time one session was seen waiting for one transaction
+    (to within a poll); `seconds`: how long the block ran."""
+
+    def __init__(self, url, behind="DELETE", poll=POLL):
+        self.behind, self.poll = behind.upper(), poll
+        self._engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        self._seen = {}  # (waiter pid, transaction) -> (first seen, last seen)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="row-lock-waits", daemon=True)
+        self.error, self.seconds, self._began = None, 0.0, None
+        self._ready = threading.Event()  # connected, and looked once: the block may start
+
+    def _run(self):
+        try:
+            with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(sa.text("SET application_name = 'locktrace'"))
+                while not self._done.is_set():
+                    now = time.monotonic()
+                    for pid, xid, query in conn.execute(sa.text(ROW_WAITS)):
+                        if (query or "").lstrip().upper().startswith(self.behind):
+                            first, _ = self._seen.get((pid, xid), (now, now))
+                            self._seen[(pid, xid)] = (first, now)
+                    self._ready.set()
+                    self._done.wait(self.poll)
+        except sa.exc.SQLAlchemyError as exc:
+            self.error = _one_line(exc)
+        finally:
+            self._ready.set()
+
+    @property
+    def waiters(self):
+        """How many sessions were seen waiting."""
+        return len({pid for pid, _ in self._seen})
+
+    @property
+    def transactions(self):
+        """How many of the DELETE's transactions they waited for (batches: several)."""
+        return len({xid for _, xid in self._seen})
+
+    @property
+    def longest(self):
+        return max((last - first + self.poll for first, last in self._seen.values()), default=0.0)
+
+    def __enter__(self):
+        self._thread.start()
+        self._ready.wait(30)  # watching before the block starts (a busy machine connects slowly)
+        self._began = time.monotonic()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.monotonic() - self._began
+        self._done.set()
+        self._thread.join(10)
+        self._engine.dispose()
+        if self.error:
+            raise LabError(f"the row-lock watcher failed: {self.error}")

@@ -39,6 +39,7 @@ def stall_line(report):
         parts.append(f"{len(slow)} stalled over {SLOW:g} s (the longest {worst:.1f} s)")
     else:
         parts.append(f"none stalled (the longest {worst * 1000:.0f} ms)")
+    parts.append(f"p99 {report.p99 * 1000:.0f} ms")
     return ", ".join(parts)
 
 

@@ -29,6 +29,7 @@ wide margins (`verdict(...)`), and the numbers go into the plot and into
 import contextlib
 import json
 import queue
+import random
 import threading
 import time
 import urllib.error
@@ -61,6 +62,18 @@ def sales(currency, every=4):
     return READS * (every - 1) + (("POST", "/api/deals", deal),)
 
 
+def edits(ids, every=2):
+    """Reads, and every `every` requests a salesperson's edit of a deal (PATCH
+    /api/deals/N: an UPDATE of that row), of each deal of `ids` in turn, in an
+    order shuffled once (the same on every run: people do not edit in id order)."""
+    ids = list(ids)
+    random.Random(len(ids)).shuffle(ids)
+    mix = []
+    for deal_id in ids:
+        mix += READS * (every - 1) + (("PATCH", f"/api/deals/{deal_id}", {"amount": "120.00"}),)
+    return tuple(mix)
+
+
 @dataclass
 class Request:
     start: float    # seconds since the load began
@@ -69,7 +82,7 @@ class Request:
     target: str     # the server's URL
     release: str    # the release that server serves ("v1"; the URL for a bare URL)
     path: str = ""  # what was asked ("/api/deals?limit=5")
-    method: str = "GET"  # "POST": a write (the mixes' writes are POSTs)
+    method: str = "GET"  # anything else (POST, PATCH) is a write
 
     @property
     def failed(self):
@@ -133,24 +146,24 @@ class Report:
     def held_up(self, interval, writes=True):
         """Did a lock held over `interval` ((start, end), time.monotonic(), as
         Trace.blocking gives it: from when PostgreSQL had surely granted it) hold up
-        the app? (arrived, answered_after): the writes (POST; writes=False: the reads)
-        whose users arrived while it was held, and how many of them were answered only
-        once it was let go. A lock that blocks them gives answered_after == arrived;
-        one that does not lets them through meanwhile."""
+        the app? (arrived, answered_after): the writes (any method but GET; writes=False:
+        the reads) whose users arrived while it was held, and how many of them were
+        answered only once it was let go. A lock that blocks them gives answered_after
+        == arrived; one that does not lets them through meanwhile."""
         if interval is None:
             return 0, 0
         start, end = interval[0] - self.t0, interval[1] - self.t0
         arrived = [r for r in self.requests if not r.health and start <= r.start < end
-                   and (r.method == "POST") == writes]
+                   and (r.method != "GET") == writes]
         return len(arrived), sum(r.start + r.latency >= end for r in arrived)
 
     def answered_during(self, label, writes=True):
-        """How many writes (POST; writes=False: the reads) arrived while the mark
+        """How many writes (not GET; writes=False: the reads) arrived while the mark
         `label` ran and were answered, without an error, before it ended: the app
         went on meanwhile."""
         start, end = self.mark(label)
         return sum(not r.health and not r.failed and start <= r.start and r.start + r.latency < end
-                   and (r.method == "POST") == writes for r in self.requests)
+                   and (r.method != "GET") == writes for r in self.requests)
 
     def summary(self):
         return {"requests": len(self.requests), "failures": self.failures,

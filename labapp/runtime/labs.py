@@ -79,7 +79,7 @@ LABS = (
     LabSpec("lab09", "09-Many-App-Servers.ipynb", "Deploy day: many app servers, one database",
         minutes=65, migrations=True, data=True),
     LabSpec("lab10", "10-Constraints-Types-Backfills.ipynb",
-        "Constraints, type changes and backfills without downtime", minutes=75,
+        "Constraints, type changes and backfills without downtime", minutes=85,
         migrations=True, data=True),
     LabSpec("lab11", "11-Adopt-An-Existing-Database.ipynb", "Adopt an existing database", minutes=70,
         brownfield=True, more_databases=("_new", "_staging", "_old")),
