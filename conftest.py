@@ -10,8 +10,8 @@ notebook's items are marked `notebook` (with the slow checks, the nested runs of
 tests/test_notebook_independence.py cover them all).
 
 Under xdist's `--dist loadfile` the files known to take longest go out first
-(LONGEST_FIRST): xdist's own order is by number of tests, which sent a file of two
-minute-long tests out last, to run alone at the end of the run."""
+(LONGEST_FIRST): xdist's own order is by number of tests, most first, which sent a file
+of two or three long tests (kernels, a whole room) out last, to run alone at the end."""
 import os
 import tempfile
 from pathlib import Path
@@ -50,28 +50,29 @@ def pytest_collection_modifyitems(config, items):
 
 
 # The files that take longest, longest first (seconds of one make test run, per file:
-# --junitxml, summed). Lab notebooks with app servers and traffic; tests that start
-# kernels or a whole room. The rest follow in xdist's own order.
+# --junitxml, summed): notebooks, tests that start kernels or a whole room. The labs whose
+# apps serve traffic (07-10) are spaced out so that they seldom run at once: their loads
+# then get the CPU they measure with. The rest follow in xdist's own order.
 LONGEST_FIRST = (
     "notebooks/solutions/11-Adopt-An-Existing-Database.ipynb",
-    "notebooks/solutions/10-Constraints-Types-Backfills.ipynb",
+    "notebooks/solutions/10-Constraints-Types-Backfills.ipynb",  # traffic
     "tests/test_room_view.py",
-    "notebooks/solutions/09-Many-App-Servers.ipynb",
+    "notebooks/solutions/06-Migrations-In-A-Team.ipynb",
+    "notebooks/solutions/09-Many-App-Servers.ipynb",  # traffic
     "tests/test_resume.py",
-    "notebooks/solutions/07-Migrate-While-The-App-Serves.ipynb",
-    "notebooks/solutions/08-Rename-Without-Downtime.ipynb",
+    "notebooks/solutions/03-Production-Branch-Replay.ipynb",
+    "notebooks/solutions/07-Migrate-While-The-App-Serves.ipynb",  # traffic
     "tests/test_lab_guard.py",
     "tests/test_room.py",
-    "notebooks/solutions/06-Migrations-In-A-Team.ipynb",
-    "notebooks/solutions/03-Production-Branch-Replay.ipynb",
-    "tests/test_lab09_fleet.py",
     "notebooks/solutions/01-First-Migration.ipynb",
+    "notebooks/solutions/08-Rename-Without-Downtime.ipynb",  # traffic
     "notebooks/solutions/02-Evolve-A-Live-Schema.ipynb",
     "notebooks/solutions/05-Duplicate-Enum-ContactEventStatus.ipynb",
+    "tests/test_lab09_fleet.py",
     "tests/test_lab11_adopt.py",
+    "notebooks/solutions/04-Enum-Swap-DealCurrency.ipynb",
     "tests/test_lab07_live_schema.py",
     "tests/test_embedded_server.py",
-    "notebooks/solutions/04-Enum-Swap-DealCurrency.ipynb",
     "tests/test_migration_chains.py",
     "tests/test_replay.py",
     "tests/test_bad_inputs.py",
