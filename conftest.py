@@ -7,7 +7,11 @@ A lab's learner copy is built from its solved copy (tools/build_labs.py), and
 (tests/test_exercises.py); running it under nbval is marked `learner_copy`,
 which `make test` leaves to CI (CI=true): half the notebooks' time. Every
 notebook's items are marked `notebook` (with the slow checks, the nested runs of
-tests/test_notebook_independence.py cover them all)."""
+tests/test_notebook_independence.py cover them all).
+
+Under xdist's `--dist loadfile` the files known to take longest go out first
+(LONGEST_FIRST): xdist's own order is by number of tests, most first, which sent a file
+of two or three long tests (kernels, a whole room) out last, to run alone at the end."""
 import os
 import tempfile
 from pathlib import Path
@@ -43,3 +47,63 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.notebook)
             if (path.parent / "solutions" / path.name).exists():
                 item.add_marker(pytest.mark.learner_copy)
+
+
+# The files that take longest, longest first (seconds of one make test run, per file:
+# --junitxml, summed): notebooks, tests that start kernels or a whole room. The labs whose
+# apps serve traffic (07-10) are spaced out so that they seldom run at once: their loads
+# then get the CPU they measure with. The rest follow in xdist's own order.
+LONGEST_FIRST = (
+    "notebooks/solutions/11-Adopt-An-Existing-Database.ipynb",
+    "notebooks/solutions/10-Constraints-Types-Backfills.ipynb",  # traffic
+    "tests/test_room_view.py",
+    "notebooks/solutions/06-Migrations-In-A-Team.ipynb",
+    "notebooks/solutions/09-Many-App-Servers.ipynb",  # traffic
+    "tests/test_resume.py",
+    "notebooks/solutions/03-Production-Branch-Replay.ipynb",
+    "notebooks/solutions/07-Migrate-While-The-App-Serves.ipynb",  # traffic
+    "tests/test_lab_guard.py",
+    "tests/test_room.py",
+    "notebooks/solutions/01-First-Migration.ipynb",
+    "notebooks/solutions/08-Rename-Without-Downtime.ipynb",  # traffic
+    "notebooks/solutions/02-Evolve-A-Live-Schema.ipynb",
+    "notebooks/solutions/05-Duplicate-Enum-ContactEventStatus.ipynb",
+    "tests/test_lab09_fleet.py",
+    "tests/test_lab11_adopt.py",
+    "notebooks/solutions/04-Enum-Swap-DealCurrency.ipynb",
+    "tests/test_lab07_live_schema.py",
+    "tests/test_embedded_server.py",
+    "tests/test_migration_chains.py",
+    "tests/test_replay.py",
+    "tests/test_bad_inputs.py",
+    "tests/test_check.py",
+    "tests/test_lab08_rename.py",
+    "tests/test_appserver.py",
+    "tests/test_first_start.py",
+    "tests/test_bootstrap.py",
+    "tests/test_site.py",
+    "tests/test_locktrace.py",
+    "tests/test_compose.py",
+)
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of xdist's: unknown when it is not loaded
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None  # xdist's own
+    from xdist.scheduler import LoadFileScheduling  # only under xdist
+
+    class LongestFirst(LoadFileScheduling):
+        """xdist's loadfile, the LONGEST_FIRST files at the head of its queue."""
+        ordered = False
+
+        def _assign_work_unit(self, node):
+            # the first hand-out follows the queue's making: order it, once
+            if not self.ordered:
+                self.ordered = True
+                rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+                for scope in sorted(self.workqueue, key=lambda s: rank.get(s, len(rank))):
+                    self.workqueue.move_to_end(scope)
+            super()._assign_work_unit(node)
+
+    return LongestFirst(config, log)

@@ -74,7 +74,8 @@ def test_running_the_lab_again_in_one_kernel_or_under_a_test_runner_starts_over(
     again = kernel(top, env, [SETUP.format("")] + WORK[1:2] + [SETUP.format("")] + LOOK[:1])
     assert again[2][1].startswith("Lab lab02: fresh database"), again[2]  # Run All, twice
     assert again[3][1] == "False\n"
-    kernel(top, env, [SETUP.format("")] + WORK[1:2])  # an edit, then a restart ...
+    models = top / "notebooks" / "workspaces" / "lab02" / "models.py"  # an edit in the editor,
+    models.write_text(models.read_text() + "\n# my note: company comes next\n")  # then a restart ...
     runner = kernel(top, {**env, "LABAPP_FRESH": "1"}, [SETUP.format("")] + LOOK[:1])
     assert runner[0][1].startswith("Lab lab02: fresh database"), runner[0]  # ... nbval's fresh lab
     assert runner[1][1] == "False\n"

@@ -112,3 +112,13 @@ def test_the_checks_catch_a_violation():
     assert undocumented_tools("import tools.bench.live\n") == [(1, "tools.bench.live")]
     assert undocumented_tools("from tools import chains, scenarios\nfrom tools.hub import driver\n"
                               "from tools.bootstrap import LATER\n") == []
+
+
+def test_every_file_scheduled_first_exists():
+    """conftest.py's LONGEST_FIRST (what xdist hands out first) names files of the suite:
+    a renamed one would silently go back to xdist's own order."""
+    tree = ast.parse((ROOT / "conftest.py").read_text())
+    named = next(ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+                 and [ast.unparse(t) for t in node.targets] == ["LONGEST_FIRST"])
+    assert len(named) == len(set(named)) > 10
+    assert [path for path in named if not (ROOT / path).is_file()] == []

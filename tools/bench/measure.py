@@ -15,8 +15,9 @@ import time
 from labapp.server import config, database
 from tools import scenarios
 
-# the kit's targets, which the table says hold or not (nothing fails on a time)
-TARGET_SUITE, TARGET_LAB, TARGET_RATIO, TARGET_SETUP = 120.0, 20.0, 1.5, 20.0
+# the kit's targets, which the table says hold or not (nothing fails on a time); the
+# suite's: `make test` with every lab in 5 minutes on two cores (issue 22)
+TARGET_SUITE, TARGET_LAB, TARGET_RATIO, TARGET_SETUP = 300.0, 20.0, 1.5, 20.0
 
 
 def shown(value):
