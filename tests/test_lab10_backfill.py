@@ -17,7 +17,8 @@ resume where they stopped.
   batch of ids (a trigger logs each deleted row with its transaction);
 * killed half-way it resumes, neither redoing nor skipping a batch;
 * a DELETE never shrinks the file and leaves no space reusable until VACUUM
-  (`--vacuum` after each batch makes it reusable, and new rows fill it); a plain
+  (`--vacuum`, one VACUUM after each batch, makes it reusable, and new rows fill it; one
+  DELETE then VACUUM frees as much); a plain
   VACUUM gives back only the empty pages at the end; VACUUM FULL gives back the
   rest, asking for ACCESS EXCLUSIVE (pg_locks);
 * `locktrace.RowLockWaits`, which the lab's verdicts read, sees an UPDATE waiting
@@ -245,10 +246,14 @@ def test_batch_delete_with_vacuum_leaves_the_space_reusable_and_the_file_as_big(
     assert plain.returncode == 0, plain.output
     assert rows(logged, size)[0][0] == before           # a DELETE never shrinks the file
     assert rows(logged, reusable)[0][0] == free_before  # and without VACUUM, nothing is reusable
+    vacuums = "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'items'"
+    vacuumed_before = rows(logged, vacuums)[0][0]
     vacuumed = run_flask("batch-delete", "items", "id <= 10000", "--batch", "1000", "--vacuum",
                          timeout=120)
     assert vacuumed.returncode == 0, vacuumed.output
     assert rows(logged, size)[0][0] == before
+    # one VACUUM after each batch: ids 5001..10000 are 5 batches of 1000
+    assert rows(logged, vacuums)[0][0] - vacuumed_before == 5
     # the space of the rows deleted with --vacuum (and the earlier ones) is reusable now
     assert rows(logged, reusable)[0][0] > before * 0.4
     rows(logged, "INSERT INTO items (src) SELECT i FROM generate_series(1, 5000) i")
@@ -291,7 +296,8 @@ def test_row_lock_waits_sees_an_update_waiting_for_a_delete(items):
 
 
 def test_only_vacuum_full_gives_space_back_under_access_exclusive_and_plain_vacuum_the_tail(items):
-    """Lab 10's words on size: VACUUM gives back only empty pages at the end of the file;
+    """Lab 10's words on size: one DELETE then VACUUM leaves the space reusable (the free
+    space map) as the batches do; VACUUM gives back only empty pages at the end of the file;
     VACUUM FULL gives back the rest, and asks for ACCESS EXCLUSIVE (seen in pg_locks while it
     waits behind a reader's ACCESS SHARE)."""
     import threading
@@ -299,13 +305,19 @@ def test_only_vacuum_full_gives_space_back_under_access_exclusive_and_plain_vacu
     from labapp.server import database
 
     size = "SELECT pg_relation_size('items')"
+    rows(items, "CREATE EXTENSION IF NOT EXISTS pg_freespacemap")
+    rows(items, "ALTER TABLE items SET (autovacuum_enabled = off)")  # only our VACUUMs
+    reusable = "SELECT coalesce(sum(avail), 0) FROM pg_freespace('items')"
     full = rows(items, size)[0][0]
     rows(items, f"DELETE FROM items WHERE id <= {ROWS // 2}")  # the first half of the file
+    assert rows(items, reusable)[0][0] < full * 0.1      # one DELETE: nothing reusable yet
     vacuum = database.quick_engine(items).execution_options(isolation_level="AUTOCOMMIT")
     try:
         with vacuum.connect() as conn:
             conn.execute(sa.text("VACUUM items"))
             assert rows(items, size)[0][0] == full       # freed inside, not given back
+            # but reusable: one DELETE then VACUUM frees as much as the batches with --vacuum
+            assert rows(items, reusable)[0][0] > full * 0.4
             conn.execute(sa.text(f"DELETE FROM items WHERE id > {ROWS * 3 // 4}"))
             conn.execute(sa.text("VACUUM items"))
             tail = rows(items, size)[0][0]

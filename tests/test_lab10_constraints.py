@@ -214,3 +214,11 @@ def test_answered_during_counts_what_was_answered_within_a_mark():
     load.marks = [("swap", 1.0, 2.0)]
     assert load.answered_during("swap", writes=True) == 1
     assert load.answered_during("swap", writes=False) == 1
+    # an edit of a deal already gone is answered 404, a write like the others; the filters
+    # keep only those (lab 10's batched delete: the deals a committed batch removed)
+    load.requests.append(traffic.Request(1.3, 0.01, 404, "u", "v1", "/api/deals/7", "PATCH"))
+    load.requests.append(traffic.Request(1.4, 0.01, 200, "u", "v1", "/api/deals/8", "PATCH"))
+    assert load.answered_during("swap") == 3
+    assert load.answered_during("swap", status=404) == 1
+    assert load.answered_during("swap", paths=["/api/deals/8", "/api/deals/9"]) == 1
+    assert load.answered_during("swap", status=404, paths=["/api/deals/8"]) == 0

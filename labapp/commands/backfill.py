@@ -26,8 +26,16 @@ to the largest one when the first run began, each batch (and its progress) one
 short transaction: its row locks go at its COMMIT, where a one-statement DELETE
 holds every one of them until the end. `--vacuum` runs VACUUM on the table after
 each batch (outside any transaction, as VACUUM must run), so that the space the
-batch freed is reusable before the next one (what autovacuum does between
-batches in production, when it is on). Resumable like the backfill.
+batch freed is recorded in the free space map, reusable by new rows, before the
+next one. Autovacuum, when it is on, does that at its own pace, not after each
+batch: once the dead rows pass its threshold (by default 50 plus a fifth of the
+table's rows), at most once every `autovacuum_naptime` (a minute). A VACUUM that
+removes rows also reads every index of the table whole (a cost that grows with the
+table, paid once a batch). VACUUM takes SHARE UPDATE EXCLUSIVE: the app's reads
+and writes go on. Giving empty pages at the end of the file back to the disk
+needs ACCESS EXCLUSIVE for a moment: VACUUM only tries for it (it never queues
+behind the app's locks) and lets it go as soon as a request waits for the table.
+Resumable like the backfill.
 """
 import re
 import time
@@ -209,7 +217,7 @@ def backfill_command(table, column, expression, batch, pause, restart):
 @click.option("--pause", default=0.0, show_default=True, type=click.FloatRange(0),
               help="Seconds between batches: the app's writes get their turn.")
 @click.option("--vacuum", is_flag=True,
-              help="VACUUM the table after each batch: the space freed is reusable at once.")
+              help="VACUUM the table after each batch: the space freed is reusable by new rows.")
 @click.option("--restart", is_flag=True, help="Forget the progress kept: start from the first id.")
 @with_appcontext
 def batch_delete_command(table, condition, batch, pause, vacuum, restart):

@@ -938,7 +938,9 @@ class RowLockWaits:
             lab.sql("DELETE FROM deals WHERE id <= 300000")
         waits.waiters, waits.longest                     # sessions; seconds
 
-    Only waits behind a statement that starts with `behind` (DELETE) count.
+    Only waits behind a statement that starts with `behind` (DELETE) count. A second
+    session that wants the same row meanwhile waits for the first waiter's `tuple` lock
+    instead (pg_locks, "Row-level locks"): not counted, a lower bound then.
     `longest`: the longest time one session was seen waiting for one transaction
     (to within a poll); `seconds`: how long the block ran."""
 

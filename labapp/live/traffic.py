@@ -157,13 +157,16 @@ class Report:
                    and (r.method != "GET") == writes]
         return len(arrived), sum(r.start + r.latency >= end for r in arrived)
 
-    def answered_during(self, label, writes=True):
+    def answered_during(self, label, writes=True, status=None, paths=None):
         """How many writes (not GET; writes=False: the reads) arrived while the mark
         `label` ran and were answered, without an error, before it ended: the app
-        went on meanwhile."""
+        went on meanwhile. `status`: only those answered with it (404: the deal was
+        gone); `paths`: only those that asked for one of them."""
         start, end = self.mark(label)
+        paths = None if paths is None else set(paths)
         return sum(not r.health and not r.failed and start <= r.start and r.start + r.latency < end
-                   and (r.method != "GET") == writes for r in self.requests)
+                   and (r.method != "GET") == writes and status in (None, r.status)
+                   and (paths is None or r.path in paths) for r in self.requests)
 
     def summary(self):
         return {"requests": len(self.requests), "failures": self.failures,
