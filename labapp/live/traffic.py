@@ -309,11 +309,11 @@ class Load:
             self._stop.wait(min(0.05, max(0, deadline - time.monotonic())))
 
     def wait_for_writes(self, count=1, timeout=30):
-        """Let the traffic flow until `count` more writes (the mix's POSTs) are answered:
-        a fixed time is too short on a machine too busy to send them. True once seen."""
+        """Let the traffic flow until `count` more writes (the mix's POSTs and PATCHes) are
+        answered: a fixed time is too short on a machine too busy to send them. True once seen."""
         def answered():
             with self._lock:
-                return sum(r.method == "POST" and not r.failed for r in self._requests)
+                return sum(r.method != "GET" and not r.failed for r in self._requests)
         goal, deadline = answered() + count, time.monotonic() + timeout
         while answered() < goal and time.monotonic() < deadline:
             if not any(t.is_alive() for t in self._threads[1:]):
