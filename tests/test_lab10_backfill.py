@@ -70,17 +70,7 @@ def test_killed_half_way_it_resumes_without_redoing_or_skipping_a_row(items, db_
     slow = subprocess.Popen(["flask", "backfill", "items", "dst", "src", "--batch", "200",
                              "--pause", "0.02"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while progress(items)[0] < ROWS // 2 and slow.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert slow.poll() is None, "it finished before it could be killed half-way"
-        slow.send_signal(signal.SIGKILL)
-        slow.wait(10)
-    finally:
-        if slow.poll() is None:
-            slow.kill()
-            slow.wait(10)
+    kill_half_way(slow, lambda: progress(items)[0])
     last, top = progress(items)
     assert 0 < last < ROWS and top == ROWS
     # the progress and the batches committed together: done up to `last`, nothing after
@@ -207,18 +197,7 @@ def test_batch_delete_killed_half_way_resumes_without_redoing_or_skipping(logged
     slow = subprocess.Popen(["flask", "batch-delete", "items", condition, "--batch", "200",
                              "--pause", "0.02"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while (delete_progress(logged, condition)[0] or 0) < ROWS // 2 and slow.poll() is None \
-                and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert slow.poll() is None, "it finished before it could be killed half-way"
-        slow.send_signal(signal.SIGKILL)
-        slow.wait(10)
-    finally:
-        if slow.poll() is None:
-            slow.kill()
-            slow.wait(10)
+    kill_half_way(slow, lambda: delete_progress(logged, condition)[0] or 0)
     last, first, top = delete_progress(logged, condition)
     assert first < last < top == ROWS
     # the batches and the progress committed together: every even id up to `last` gone,
@@ -346,3 +325,18 @@ def test_only_vacuum_full_gives_space_back_under_access_exclusive_and_plain_vacu
         vacuum.engine.dispose()
     assert asked == [("AccessExclusiveLock",)]
     assert rows(items, size)[0][0] < tail                # the rest, given back
+
+
+def kill_half_way(slow, done):
+    """SIGKILL the command `slow` once `done()` (its rows so far) passes half of ROWS."""
+    try:
+        deadline = time.monotonic() + 120
+        while done() < ROWS // 2 and slow.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert slow.poll() is None, "it finished before it could be killed half-way"
+        slow.send_signal(signal.SIGKILL)
+        slow.wait(10)
+    finally:
+        if slow.poll() is None:
+            slow.kill()
+            slow.wait(10)

@@ -178,15 +178,23 @@ def _bar(label, work):
         return work(step)
 
 
+def _batches(command):
+    """The walk's options, the same for every batched command."""
+    command = click.option("--pause", default=0.0, show_default=True, type=click.FloatRange(0),
+                           help="Seconds between batches: the app's writes get their turn.")(command)
+    return click.option("--batch", default=5000, show_default=True, type=click.IntRange(1),
+                        help="Ids a batch covers (each batch one transaction).")(command)
+
+
+_restart = click.option("--restart", is_flag=True, help="Forget the progress kept: start from the first id.")
+
+
 @click.command("backfill")
 @click.argument("table")
 @click.argument("column")
 @click.argument("expression")
-@click.option("--batch", default=5000, show_default=True, type=click.IntRange(1),
-              help="Ids a batch covers (each batch one transaction).")
-@click.option("--pause", default=0.0, show_default=True, type=click.FloatRange(0),
-              help="Seconds between batches: the app's writes get their turn.")
-@click.option("--restart", is_flag=True, help="Forget the progress kept: start from the first id.")
+@_batches
+@_restart
 @with_appcontext
 def backfill_command(table, column, expression, batch, pause, restart):
     """Set COLUMN = EXPRESSION on TABLE's rows where COLUMN IS NULL, in committed
@@ -212,13 +220,10 @@ def backfill_command(table, column, expression, batch, pause, restart):
 @click.command("batch-delete")
 @click.argument("table")
 @click.argument("condition")
-@click.option("--batch", default=5000, show_default=True, type=click.IntRange(1),
-              help="Ids a batch covers (each batch one transaction).")
-@click.option("--pause", default=0.0, show_default=True, type=click.FloatRange(0),
-              help="Seconds between batches: the app's writes get their turn.")
+@_batches
 @click.option("--vacuum", is_flag=True,
               help="VACUUM the table after each batch: the space freed is reusable by new rows.")
-@click.option("--restart", is_flag=True, help="Forget the progress kept: start from the first id.")
+@_restart
 @with_appcontext
 def batch_delete_command(table, condition, batch, pause, vacuum, restart):
     """Delete TABLE's rows where CONDITION (SQL), in committed batches that walk
