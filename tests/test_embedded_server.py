@@ -238,7 +238,8 @@ def test_a_sandbox_whose_owner_was_killed_is_stopped_and_removed_by_the_next_one
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     top, pid = killed.stdout.split()
     assert psutil.pid_exists(int(pid)), "the killed owner's server should still run here"
-    with scenarios.sandbox("lsw-"):
-        pass
+    with scenarios.sandbox("lsw-") as (mine, _):
+        scenarios.sweep_abandoned_sandboxes()
+        assert mine.exists(), "a sandbox whose owner runs is in use: never swept"
     assert not os.path.exists(top)
     assert not psutil.pid_exists(int(pid)) or psutil.Process(int(pid)).status() == psutil.STATUS_ZOMBIE

@@ -128,11 +128,14 @@ OWNER = ".sandbox-owner"  # in a sandbox's folder: "<pid> <its start time> <pgda
 
 
 def _started(pid):
-    """When process `pid` started (clock ticks since boot), or None if it is gone: a pid
-    alone can be reused by another process."""
+    """When process `pid` started (psutil's, as text), or None if it is gone: a pid alone
+    can be reused by another process. (psutil, not /proc: macOS has no /proc, and a
+    None for every owner would make live sandboxes look abandoned.)"""
+    import psutil
+
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
+        return repr(psutil.Process(int(pid)).create_time())
+    except (psutil.Error, ValueError):
         return None
 
 
