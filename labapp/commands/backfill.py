@@ -37,6 +37,7 @@ needs ACCESS EXCLUSIVE for a moment: VACUUM only tries for it (it never queues
 behind the app's locks) and lets it go as soon as a request waits for the table.
 Resumable like the backfill.
 """
+import contextlib
 import re
 import time
 
@@ -47,6 +48,7 @@ from flask.cli import with_appcontext
 from labapp import settings
 from labapp.crm import db
 from labapp.errors import LabError
+from labapp.server import database
 
 NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 PROGRESS = """CREATE SCHEMA IF NOT EXISTS labapp;
@@ -178,6 +180,16 @@ def _bar(label, work):
         return work(step)
 
 
+@contextlib.contextmanager
+def _one_line_errors():
+    """A statement the database refused (a bad EXPRESSION or CONDITION) as one line:
+    `UndefinedColumn: column "x" does not exist`; what earlier batches did stays committed."""
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        raise LabError(f"{type(exc.orig).__name__}: {database.short_reason(exc)}") from None
+
+
 def _batches(command):
     """The walk's options, the same for every batched command."""
     command = click.option("--pause", default=0.0, show_default=True, type=click.FloatRange(0),
@@ -208,10 +220,8 @@ def backfill_command(table, column, expression, batch, pause, restart):
     def work(step):
         return run(engine, table, column, expression, batch, pause, restart, step)
 
-    try:
+    with _one_line_errors():
         updated, top = _bar(label, work) if _on_a_terminal() else work(_tenths(label))
-    except sa.exc.DBAPIError as exc:
-        raise LabError(f"{type(exc.orig).__name__}: {str(exc.orig).strip().splitlines()[0]}") from None
     with engine.connect() as conn:
         left = conn.execute(sa.text(f"SELECT count(*) FROM {table} WHERE {column} IS NULL")).scalar()
     click.echo(f"backfill {table}.{column}: done, {updated} rows set by this run, {left} left NULL")
@@ -237,10 +247,8 @@ def batch_delete_command(table, condition, batch, pause, vacuum, restart):
     def work(step):
         return delete(engine, table, condition, batch, pause, restart, vacuum, step)
 
-    try:
+    with _one_line_errors():
         deleted, _, _ = _bar(label, work) if _on_a_terminal() else work(_tenths(label))
         with engine.connect() as conn:
             left = conn.execute(sa.text(f"SELECT count(*) FROM {table} WHERE {condition}")).scalar()
-    except sa.exc.DBAPIError as exc:
-        raise LabError(f"{type(exc.orig).__name__}: {str(exc.orig).strip().splitlines()[0]}") from None
     click.echo(f"{label}: done, {deleted} rows deleted by this run, {left} left where {condition}")
