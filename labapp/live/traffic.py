@@ -89,6 +89,11 @@ class Request:
         return self.status == 0 or self.status >= 500
 
     @property
+    def write(self):
+        """Does it change data (POST, PATCH: anything but a GET)?"""
+        return self.method != "GET"
+
+    @property
     def health(self):
         """Is it the load balancer's health check (not a user's request)?"""
         return self.path == HEALTH
@@ -154,7 +159,7 @@ class Report:
             return 0, 0
         start, end = interval[0] - self.t0, interval[1] - self.t0
         arrived = [r for r in self.requests if not r.health and start <= r.start < end
-                   and (r.method != "GET") == writes]
+                   and r.write == writes]
         return len(arrived), sum(r.start + r.latency >= end for r in arrived)
 
     def answered_during(self, label, writes=True, status=None, paths=None):
@@ -165,7 +170,7 @@ class Report:
         start, end = self.mark(label)
         paths = None if paths is None else set(paths)
         return sum(not r.health and not r.failed and start <= r.start and r.start + r.latency < end
-                   and (r.method != "GET") == writes and status in (None, r.status)
+                   and r.write == writes and status in (None, r.status)
                    and (paths is None or r.path in paths) for r in self.requests)
 
     def summary(self):
@@ -313,7 +318,7 @@ class Load:
         answered: a fixed time is too short on a machine too busy to send them. True once seen."""
         def answered():
             with self._lock:
-                return sum(r.method != "GET" and not r.failed for r in self._requests)
+                return sum(r.write and not r.failed for r in self._requests)
         goal, deadline = answered() + count, time.monotonic() + timeout
         while answered() < goal and time.monotonic() < deadline:
             if not any(t.is_alive() for t in self._threads[1:]):
