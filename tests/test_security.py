@@ -98,6 +98,11 @@ def test_jupyterlab_started_like_make_lab_needs_its_token(tmp_path):
             time.sleep(0.2)
         token = re.search(rf"{base}/lab\?token=(\w+)", log.read_text()).group(1)
         assert len(token) >= 32
+        # jupyter_server logs its URL before its event loop binds the port: wait for an answer
+        while not scenarios.answers(f"{base}/api/status?token={token}"):
+            assert server.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "JupyterLab did not answer in 60 s"
+            time.sleep(0.2)
 
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"{base}/api/contents", timeout=5)
