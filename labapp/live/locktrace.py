@@ -920,11 +920,17 @@ def _one_line(exc):
     return f"{type(orig).__name__}: {text[0]}" if text else type(orig).__name__
 
 
-ROW_WAITS = """SELECT w.pid, w.transactionid::text, b.query
+# Both durations by the server's clock, at the same look: how long the waiter's statement
+# has waited, how long the transaction it waits for has run (a busy machine that delays a
+# look, or the client's connecting, skews neither against the other).
+ROW_WAITS = """SELECT w.pid, w.transactionid::text, b.query,
+           extract(epoch FROM clock_timestamp() - a.query_start) AS waited,
+           extract(epoch FROM clock_timestamp() - b.xact_start) AS ran
     FROM pg_locks w
     JOIN pg_locks h ON h.locktype = 'transactionid' AND h.transactionid = w.transactionid
                    AND h.granted
     JOIN pg_stat_activity b ON b.pid = h.pid
+    JOIN pg_stat_activity a ON a.pid = w.pid
     WHERE w.locktype = 'transactionid' AND NOT w.granted"""
 
 
@@ -941,13 +947,16 @@ class RowLockWaits:
     Only waits behind a statement that starts with `behind` (DELETE) count. A second
     session that wants the same row meanwhile waits for the first waiter's `tuple` lock
     instead (pg_locks, "Row-level locks"): not counted, a lower bound then.
-    `longest`: the longest time one session was seen waiting for one transaction
-    (to within a poll); `seconds`: how long the block ran."""
+    `longest`: the longest one session was seen waiting for one transaction (from its
+    statement's start); `ran`: how long the transactions waited for had run when last
+    seen (from their start), both by the server's clock, to within a poll; `seconds`:
+    how long the block ran, by the watcher's."""
 
     def __init__(self, url, behind="DELETE", poll=POLL):
         self.behind, self.poll = behind.upper(), poll
         self._engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-        self._seen = {}  # (waiter pid, transaction) -> (first seen, last seen)
+        self._waited = {}  # (waiter pid, transaction) -> longest seen waiting, seconds
+        self._ran = {}  # transaction waited for -> longest seen running, seconds
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="row-lock-waits", daemon=True)
         self.error, self.seconds, self._began = None, 0.0, None
@@ -958,11 +967,11 @@ class RowLockWaits:
             with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(sa.text("SET application_name = 'locktrace'"))
                 while not self._done.is_set():
-                    now = time.monotonic()
-                    for pid, xid, query in conn.execute(sa.text(ROW_WAITS)):
+                    for pid, xid, query, waited, ran in conn.execute(sa.text(ROW_WAITS)):
                         if (query or "").lstrip().upper().startswith(self.behind):
-                            first, _ = self._seen.get((pid, xid), (now, now))
-                            self._seen[(pid, xid)] = (first, now)
+                            key = (pid, xid)
+                            self._waited[key] = max(self._waited.get(key, 0.0), float(waited))
+                            self._ran[xid] = max(self._ran.get(xid, 0.0), float(ran))
                     self._ready.set()
                     self._done.wait(self.poll)
         except sa.exc.SQLAlchemyError as exc:
@@ -973,16 +982,20 @@ class RowLockWaits:
     @property
     def waiters(self):
         """How many sessions were seen waiting."""
-        return len({pid for pid, _ in self._seen})
+        return len({pid for pid, _ in self._waited})
 
     @property
     def transactions(self):
         """How many of the DELETE's transactions they waited for (batches: several)."""
-        return len({xid for _, xid in self._seen})
+        return len(self._ran)
 
     @property
     def longest(self):
-        return max((last - first + self.poll for first, last in self._seen.values()), default=0.0)
+        return max(self._waited.values(), default=0.0)
+
+    @property
+    def ran(self):
+        return max(self._ran.values(), default=0.0)
 
     def __enter__(self):
         self._thread.start()
