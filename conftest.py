@@ -9,6 +9,9 @@ which `make test` leaves to CI (CI=true): half the notebooks' time. Every
 notebook's items are marked `notebook` (with the slow checks, the nested runs of
 tests/test_notebook_independence.py cover them all).
 
+The labs' kernels are tools/notebook_kernel.py's: their `!flask` commands are forked
+from a process that has imported the app (LABAPP_TEST_REAL_FLASK=1: the executable).
+
 Under xdist's `--dist loadfile` the files known to take longest go out first
 (LONGEST_FIRST): xdist's own order is by number of tests, most first, which sent a file
 of two or three long tests (kernels, a whole room) out last, to run alone at the end."""
@@ -18,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import sanitize
+from tools import notebook_kernel, sanitize
 
 # every lab a test runs starts over (labapp.runtime.lab.setup): stored outputs come from a
 # fresh lab, and a learner's kernel, without this, continues their earlier work instead
@@ -26,6 +29,9 @@ os.environ["LABAPP_FRESH"] = "1"
 
 
 def pytest_configure(config):
+    if getattr(config.option, "nbval", False) and notebook_kernel.available():
+        config.option.nbval_current_env = False
+        config.option.nbval_kernel_name = notebook_kernel.NAME
     given = getattr(config.option, "nbval_sanitize_with", None)
     if given and Path(given).resolve() == sanitize.CFG:
         handle, filled = tempfile.mkstemp(prefix="labapp-sanitize-", suffix=".cfg")
@@ -38,6 +44,13 @@ def pytest_unconfigure(config):
     filled = getattr(config, "_labapp_sanitize_file", None)
     if filled:
         os.unlink(filled)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Before a notebook's kernel starts: the server its `!flask` commands fork from."""
+    if item.path.suffix == ".ipynb" and item.config.option.nbval_kernel_name == notebook_kernel.NAME:
+        notebook_kernel.serve()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -6,6 +6,7 @@
     chains.py           tests/chains/<lab>.patch: what each lab writes to migrations/
     check.py            `make check`: a learner's pre-workshop check, in one line
     lab_times.py        how long each lab takes (read from its notebook)
+    notebook_kernel.py  the kernel nbval starts: its `!flask` forked (kernel_bin/flask)
     run_of_show.py      the instructor guide's timed formats
     sanitize.py         tests/sanitize.cfg with this clone's paths filled in (nbval)
     scenarios.py        what tests and tools both build: a child's environment, free ports,
@@ -25,4 +26,4 @@ Importing `tools` loads nothing else.
 
 # the modules of tools/ a test may import (dotted below tools)
 FOR_TESTS = ("bootstrap", "build_labs", "build_site", "chains", "lab_times", "run_of_show",
-             "sanitize", "scenarios", "hub.driver", "hub.auth")
+             "notebook_kernel", "sanitize", "scenarios", "hub.driver", "hub.auth")

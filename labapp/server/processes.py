@@ -98,7 +98,11 @@ def flask_forked(args, cwd=None, env=None, input="", timeout=120):
         merged.write_text("")
         pid = os.fork()
         if pid == 0:
-            _flask_child(command, cwd, env, given, merged)  # never returns
+            try:
+                fd_in, fd_out = os.open(given, os.O_RDONLY), os.open(merged, os.O_WRONLY | os.O_APPEND)
+            except OSError:
+                os._exit(1)
+            flask_child(command, cwd, env, (fd_in, fd_out, fd_out))  # never returns
         deadline = time.monotonic() + timeout
         while not (done := os.waitpid(pid, os.WNOHANG))[0]:
             if time.monotonic() > deadline:
@@ -112,7 +116,10 @@ def flask_forked(args, cwd=None, env=None, input="", timeout=120):
     return proc
 
 
-def _flask_child(command, cwd, env, given, merged):
+def flask_child(command, cwd, env, fds, on_exit=None):
+    """Run `command` (["flask", ARGS]) as a `flask` process would, in this freshly forked
+    child, with stdin, stdout and stderr `fds`; then `on_exit(code)`, and exit with it.
+    Never returns."""
     code = 1
     try:
         import flask.cli  # what `flask` runs (imported already where this is worth using)
@@ -124,12 +131,13 @@ def _flask_child(command, cwd, env, given, merged):
         if env is not None:
             os.environ.clear()
             os.environ.update(env)
-        fd_in, fd_out = os.open(given, os.O_RDONLY), os.open(merged, os.O_WRONLY | os.O_APPEND)
-        for fd, target in ((fd_in, 0), (fd_out, 1), (fd_out, 2)):
+        for target, fd in enumerate(fds):
             os.dup2(fd, target)
+        # as the interpreter sets them up: a terminal's stdout is line-buffered, a pipe's not
         sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
-        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False))
-        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), write_through=True)
+        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=os.isatty(1))
+        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), write_through=True,
+                                      errors="backslashreplace")
         sys.argv = command
         sys.path[0] = os.path.join(sys.prefix, "bin")  # as for the `flask` console script
         try:
@@ -145,5 +153,7 @@ def _flask_child(command, cwd, env, given, merged):
         atexit._run_exitfuncs()
         sys.stdout.flush()
         sys.stderr.flush()
+        if on_exit:
+            on_exit(code)
     finally:
         os._exit(code)
