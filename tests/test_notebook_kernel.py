@@ -79,7 +79,7 @@ def test_a_cells_flask_is_forked_in_its_folder_with_its_environment(kernel, tmp_
 def test_a_cells_flask_prints_and_exits_as_the_executable_does(kernel):
     for args in ("fail", "--app labapp --help", "--app labapp dropdb --no-such-option"):
         forked = run_cell(kernel, f"!flask {args}; echo exit $?")
-        real = run_cell(kernel, f"!{BIN / 'flask'} {args}; echo exit $?")
+        real = run_cell(kernel, f"!'{BIN / 'flask'}' {args}; echo exit $?")  # a path may hold a space
         assert forked == real and "exit" in forked, args
 
 
