@@ -27,7 +27,10 @@ short transaction: its row locks go at its COMMIT, where a one-statement DELETE
 holds every one of them until the end. `--vacuum` runs VACUUM on the table after
 each batch (outside any transaction, as VACUUM must run), so that the space the
 batch freed is recorded in the free space map, reusable by new rows, before the
-next one. Autovacuum, when it is on, does that at its own pace, not after each
+next one; and once more at the end. VACUUM removes a deleted row only once no
+transaction that began before the DELETE's COMMIT is still open (an edit that waited
+for the batch, say): the VACUUM after the last batch may have to leave some of its
+rows, the one after it takes them. Autovacuum, when it is on, does that at its own pace, not after each
 batch: once the dead rows pass its threshold (by default 50 plus a fifth of the
 table's rows), at most once every `autovacuum_naptime` (a minute). A VACUUM that
 removes rows also reads every index of the table whole (a cost that grows with the
@@ -144,8 +147,11 @@ def delete(engine, table, condition, batch=5000, pause=0.0, restart=False, vacuu
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(sa.text(f"VACUUM {table}"))
 
-    return walk(engine, f"delete {table} where {condition}", table, statement, condition, batch,
+    done = walk(engine, f"delete {table} where {condition}", table, statement, condition, batch,
                 pause, restart, step, vacuum_now if vacuum else None)
+    if vacuum and done[0]:
+        vacuum_now()  # once more: what the last batch's VACUUM had to leave (the docstring)
+    return done
 
 
 def _tenths(label):
