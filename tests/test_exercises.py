@@ -1,5 +1,8 @@
 """Exercises: self-checks tell the truth, and each lab's learner copy is its
 solution notebook with the solutions taken out."""
+import subprocess
+import sys
+
 import nbformat
 import pytest
 import sqlalchemy as sa
@@ -93,3 +96,17 @@ def test_exercises_predictions_and_a_stated_time_that_holds(spec):
     assert counted.diagnose >= 1, "at least one `**Exercise N (diagnose).**`"
     assert counted.predictions >= 2, "at least two `**Predict.**` questions with <details>"
     assert counted.stated, "the lab says how long it takes (*About N minutes.*; tests/test_run_of_show.py)"
+
+
+def test_build_labs_says_how_to_call_it_and_refuses_an_unknown_lab_in_one_line():
+    """tools/build_labs.py: --help prints its usage; a name that is no lab is one line,
+    before any kernel starts, and builds nothing (no traceback)."""
+    usage = subprocess.run([sys.executable, "tools/build_labs.py", "--help"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 0 and "python tools/build_labs.py" in usage.stdout, usage.stderr
+    wrong = subprocess.run([sys.executable, "tools/build_labs.py", "02-No-Such-Lab.ipynb"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert wrong.returncode == 1 and "Traceback" not in wrong.stderr, wrong.stderr
+    assert wrong.stderr.strip().splitlines() == [
+        "build_labs: no lab 02-No-Such-Lab.ipynb in notebooks/ or notebooks/solutions/"
+        " (a name like 02-Evolve-A-Live-Schema.ipynb); nothing was built"]

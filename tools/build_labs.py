@@ -107,6 +107,13 @@ def execute(nb, path):
 
 
 def main(names):
+    if {"-h", "--help"} & set(names):
+        print(__doc__)
+        return
+    unknown = [n for n in names if not (SOLUTIONS / n).exists() and not (NOTEBOOKS / n).exists()]
+    if unknown:  # before any kernel starts: nothing is built
+        sys.exit(f"build_labs: no lab {', '.join(unknown)} in notebooks/ or notebooks/solutions/"
+                 " (a name like 02-Evolve-A-Live-Schema.ipynb); nothing was built")
     names = names or sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
     for name in names:
         solution = SOLUTIONS / name
