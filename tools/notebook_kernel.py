@@ -15,6 +15,7 @@ import atexit
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -22,8 +23,7 @@ from pathlib import Path
 
 NAME = "labapp-tests"  # the kernel spec's name
 SOCKET = "LABAPP_TEST_FLASK_SOCKET"  # where kernel_bin/flask finds the server
-HERE = Path(__file__).resolve().parent
-FORKED = str(HERE / "kernel_bin")
+FORKED = str(Path(__file__).resolve().parent / "kernel_bin")
 
 SERVER = r'''
 import json, os, select, socket, sys
@@ -67,6 +67,7 @@ while True:
         ask = None
     if ask and len(fds) == 3 and os.fork() == 0:
         listener.close()
+        os.setpgid(0, 0)  # a group of its own before the client learns it: signals go there
         conn.sendall(f"{os.getpid()}\n".encode())
         processes.flask_child(["flask", *ask["args"]], ask["cwd"], ask["env"], fds,
                               on_exit=lambda code: conn.sendall(f"{code}\n".encode()))
@@ -80,8 +81,6 @@ _server = None  # (process, its folder, its socket's path)
 
 def available():
     """Can this system fork and pass a file descriptor (not Windows)? And not told not to."""
-    import socket
-
     return (hasattr(os, "fork") and hasattr(socket, "send_fds")
             and not os.environ.get("LABAPP_TEST_REAL_FLASK"))
 

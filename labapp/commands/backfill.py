@@ -30,8 +30,8 @@ batch freed is recorded in the free space map, reusable by new rows, before the
 next one; and once more at the end. VACUUM removes a deleted row only once no
 transaction that began before the DELETE's COMMIT is still open (an edit that waited
 for the batch, say): the VACUUM after the last batch may have to leave some of its
-rows, the one after it takes them. Autovacuum, when it is on, does that at its own pace, not after each
-batch: once the dead rows pass its threshold (by default 50 plus a fifth of the
+rows, the one after it takes them. Autovacuum, when it is on, does that at its own
+pace, not after each batch: once the dead rows pass its threshold (by default 50 plus a fifth of the
 table's rows), at most once every `autovacuum_naptime` (a minute). A VACUUM that
 removes rows also reads every index of the table whole (a cost that grows with the
 table, paid once a batch). VACUUM takes SHARE UPDATE EXCLUSIVE: the app's reads
