@@ -46,13 +46,15 @@ pytestmark = [postgres_only,
               pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")]
 
 DEALS = 300_000
+FEW = 1_000  # where only a lock's wait matters
 VERSIONS = "migrations/versions"
 LOCK = 'connection.execute(sa.text("SELECT pg_advisory_xact_lock(20260901)"))'
 
 
-def fleet(chain, db_url, upto="0002", env_py=None):
+def fleet(chain, db_url, upto="0002", env_py=None, deals=DEALS):
     """Lab 09's workspace with revisions up to `upto` only, the database at 0001
-    with DEALS deals; `env_py`: a function that changes env.py's text. Returns
+    with `deals` deals (a race needs 0002's fill to take a while; a test of a lock's
+    wait needs few); `env_py`: a function that changes env.py's text. Returns
     the object appserver's functions take as a lab."""
     ws = chain("lab09")
     for revision in sorted((ws / VERSIONS).glob("0*.py")):
@@ -64,7 +66,7 @@ def fleet(chain, db_url, upto="0002", env_py=None):
     flask_in(ws, "db", "upgrade", "0001", check=True)
     flask_in(ws, "loaddata", check=True)
     rows(db_url, "INSERT INTO deals (contact_id, title, amount, currency)"
-                 " SELECT 1 + i % 6, 'Deal ' || i, i, 'USD' FROM generate_series(1, :n) i", n=DEALS)
+                 " SELECT 1 + i % 6, 'Deal ' || i, i, 'USD' FROM generate_series(1, :n) i", n=deals)
     vacuum(db_url)
     return types.SimpleNamespace(workspace=ws, url=db_url)
 
@@ -151,7 +153,7 @@ def test_a_lock_that_does_not_wait_lets_the_race_through(chain, db_url, stop_ser
 
 
 def test_a_release_step_migrates_once_and_copies_run_nothing(chain, db_url, stop_servers):
-    lab = fleet(chain, db_url, env_py=without_lock)
+    lab = fleet(chain, db_url, env_py=without_lock, deals=FEW)
     stop_servers(lab)
     appserver.release(lab, "v2")
     with pytest.raises(LabError, match="has no migrations/ to run at boot"):
@@ -174,7 +176,7 @@ def test_a_failure_line_says_when_another_session_moved_alembic_version():
 
 
 def test_an_idle_session_blocks_the_upgrade_until_it_is_terminated(chain, db_url, stop_servers):
-    lab = fleet(chain, db_url, upto="0002", env_py=without_timeouts)
+    lab = fleet(chain, db_url, upto="0002", env_py=without_timeouts, deals=FEW)
     stop_servers(lab)
     with traffic.IdleSession(db_url, "UPDATE deals SET title = title WHERE id = 11") as idle:
         job = appserver.Job(lab, "deploy", "flask db upgrade")
@@ -221,7 +223,7 @@ def with_revision_x(lab):
 def test_the_upgrade_retries_past_a_lock_held_longer_than_one_timeout(chain, db_url, stop_servers):
     """The notebook's DROP COLUMNs under traffic: a request (here a forgotten session)
     holds its lock longer than one lock_timeout; a later attempt gets through."""
-    lab = fleet(chain, db_url, upto="0002")
+    lab = fleet(chain, db_url, upto="0002", deals=FEW)
     stop_servers(lab)
     with_revision_x(lab)
     with traffic.IdleSession(db_url, BLOCKER):
@@ -242,7 +244,7 @@ def test_the_upgrade_retries_past_a_lock_held_longer_than_one_timeout(chain, db_
 
 def test_the_upgrade_gives_up_after_every_attempt_with_one_line_and_nothing_applied(
         chain, db_url, stop_servers):
-    lab = fleet(chain, db_url, upto="0002")
+    lab = fleet(chain, db_url, upto="0002", deals=FEW)
     stop_servers(lab)
     with_revision_x(lab)
     with traffic.IdleSession(db_url, BLOCKER) as idle:
@@ -259,7 +261,7 @@ def test_the_upgrade_gives_up_after_every_attempt_with_one_line_and_nothing_appl
 
 
 def test_each_timeout_fires(chain, db_url, db_name, stop_servers):
-    lab = fleet(chain, db_url, upto="0002")
+    lab = fleet(chain, db_url, upto="0002", deals=FEW)
     stop_servers(lab)
     flask_in(lab.workspace, "db", "upgrade", check=True)
     rows(db_url, f"ALTER DATABASE {db_name} SET statement_timeout = '1s'")
