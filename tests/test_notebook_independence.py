@@ -15,6 +15,10 @@ to keep the time down, ONE nested pytest run covers the other orders:
 3. the workspaces the solution notebooks leave are compared with the
    migration chains committed under tests/chains/.
 
+Each solved lab's first run has the `flask` executable in its `!flask` cells; the
+other runs, the forked one of make test's kernels (tools/notebook_kernel.py): every
+stored output is compared with what the executable prints, once.
+
 The nested run works in a sandbox: a copy of labapp/ and notebooks/ under a
 temporary folder (imported first through PYTHONPATH) and an embedded server
 of its own (LABAPP_PGDATA), so it never touches the labs' databases and
@@ -43,10 +47,13 @@ def notebooks(root):
 
 # the sandbox's notebooks/conftest.py: one xdist group per lab database (from the
 # lab registry), so a lab's two runs go to one worker, one after the other, and
-# two labs run at once
+# two labs run at once; each solved lab's first run (lab 00's: its only copy) has the
+# `flask` executable in its cells, the others the forked one of make test's kernels
 GROUPS_CONFTEST = '''
+import os
 import pytest
 from labapp.runtime import labs
+from tools import notebook_kernel
 
 def _database(path):
     lab, solutions = labs.for_notebook(path)
@@ -56,16 +63,27 @@ def _database(path):
 def pytest_collection_modifyitems(items):
     for item in items:
         item.add_marker(pytest.mark.xdist_group(_database(item.path)))
+
+@pytest.hookimpl(tryfirst=True)  # before nbval starts the notebook's kernel
+def pytest_runtest_setup(item):
+    path = item.path
+    solved = path.parent.name == "solutions" or not (path.parent / "solutions" / path.name).exists()
+    if solved and not path.stem.endswith("-2nd-run"):
+        os.environ[notebook_kernel.REAL] = "1"
+    else:
+        os.environ.pop(notebook_kernel.REAL, None)
 '''
 
 # run the first half of a notebook's code cells in a kernel, then SIGKILL it
 HALF_RUN = textwrap.dedent('''
     import json, os, signal, sys
     from jupyter_client.manager import start_new_kernel
+    from tools import notebook_kernel
 
+    notebook_kernel.serve()  # its `!flask` forked, as the learner copies' full runs have it
     for path in sys.argv[1:]:
         cells = [c for c in json.load(open(path))["cells"] if c["cell_type"] == "code"]
-        km, kc = start_new_kernel(kernel_name="python3", cwd=os.path.dirname(path))
+        km, kc = start_new_kernel(kernel_name=notebook_kernel.NAME, cwd=os.path.dirname(path))
         for cell in cells[: max(1, len(cells) // 2)]:
             kc.execute_interactive("".join(cell["source"]), timeout=120, output_hook=lambda m: None)
         os.kill(km.provisioner.process.pid, signal.SIGKILL)
@@ -85,9 +103,6 @@ def sandbox():
 @pytest.fixture(scope="module")
 def nested_run(sandbox):
     top, env = sandbox
-    # the `flask` executable in the cells, not the forked one of make test's kernels
-    # (tools/notebook_kernel.py): every stored output is compared with it here
-    env = {**env, "LABAPP_TEST_REAL_FLASK": "1"}
     books = notebooks(top)
     assert books, "no notebooks to run"
     learner = [str(p) for p in books if p.parent.name == "notebooks"]

@@ -1,6 +1,7 @@
 """The labs' kernel under nbval (tools/notebook_kernel.py): its `!flask` is forked from a
 process that has imported the app, and is the `flask` executable in all a cell can see:
 its output, its exit code, its folder, its environment; a signal ends it."""
+import contextlib
 import os
 import signal
 import subprocess
@@ -54,16 +55,26 @@ def run_cell(client, code):
     return "".join(text)
 
 
+@contextlib.contextmanager
+def labs_kernel(folder, **env):
+    """A kernel of the labs' spec in `folder` (app.py: APP), with `env` added to its environment."""
+    notebook_kernel.serve()
+    (folder / "app.py").write_text(APP)
+    manager, client = start_new_kernel(kernel_name=notebook_kernel.NAME, cwd=str(folder),
+                                       env={**os.environ, **env})
+    try:
+        # as a lab's setup cell does: the venv first on PATH
+        run_cell(client, f"import os; os.environ['PATH'] = {str(BIN)!r} + os.pathsep + os.environ['PATH']")
+        yield client
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
 @pytest.fixture
 def kernel(tmp_path):
-    notebook_kernel.serve()
-    (tmp_path / "app.py").write_text(APP)
-    manager, client = start_new_kernel(kernel_name=notebook_kernel.NAME, cwd=str(tmp_path))
-    # as a lab's setup cell does: the venv first on PATH
-    run_cell(client, f"import os; os.environ['PATH'] = {str(BIN)!r} + os.pathsep + os.environ['PATH']")
-    yield client
-    client.stop_channels()
-    manager.shutdown_kernel(now=True)
+    with labs_kernel(tmp_path) as client:
+        yield client
 
 
 def test_the_labs_run_in_this_kernel(pytestconfig):
@@ -74,6 +85,13 @@ def test_a_cells_flask_is_forked_in_its_folder_with_its_environment(kernel, tmp_
     out = run_cell(kernel, "!PROBE=here flask where; echo exit $?")
     assert f"in {tmp_path} probe=here" in out, out
     assert "imported already: True" in out and "exit 0" in out, out
+
+
+def test_told_so_the_kernel_runs_the_flask_executable(tmp_path):
+    """As the slow checks' nested runs have it for each solved lab's first run."""
+    with labs_kernel(tmp_path, **{notebook_kernel.REAL: "1"}) as client:
+        out = run_cell(client, "!flask where; echo exit $?")
+    assert f"in {tmp_path} " in out and "imported already: False" in out and "exit 0" in out, out
 
 
 def test_a_cells_flask_prints_and_exits_as_the_executable_does(kernel):

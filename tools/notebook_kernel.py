@@ -5,9 +5,11 @@ each, some 270 times a `make test`), with the client's own stdin, stdout, stderr
 folder and environment; the client passes on the signals it gets and exits with the
 command's exit code (tests/test_notebook_kernel.py).
 
-LABAPP_TEST_REAL_FLASK=1 runs the `flask` executable instead, as the slow checks'
-nested runs do (tests/test_notebook_independence.py): under CI=true every stored
-output is compared with what the executable prints too.
+LABAPP_TEST_REAL_FLASK=1 runs the `flask` executable instead: in pytest's environment,
+a plain kernel; in a kernel's, this kernel without the forking. The slow checks'
+nested runs (tests/test_notebook_independence.py) set it for each solved lab's
+first run: under CI=true every stored output is compared with what the executable
+prints too.
 
     python tools/notebook_kernel.py -f CONNECTION_FILE    # the kernel (its spec's argv)
 """
@@ -22,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 NAME = "labapp-tests"  # the kernel spec's name
+REAL = "LABAPP_TEST_REAL_FLASK"  # set: the `flask` executable
 SOCKET = "LABAPP_TEST_FLASK_SOCKET"  # where kernel_bin/flask finds the server
 FORKED = str(Path(__file__).resolve().parent / "kernel_bin")
 
@@ -82,7 +85,7 @@ _server = None  # (process, its folder, its socket's path)
 def available():
     """Can this system fork and pass a file descriptor (not Windows)? And not told not to."""
     return (hasattr(os, "fork") and hasattr(socket, "send_fds")
-            and not os.environ.get("LABAPP_TEST_REAL_FLASK"))
+            and not os.environ.get(REAL))
 
 
 def serve():
@@ -141,7 +144,8 @@ def main():
         os.environ["PATH"] = os.pathsep.join([FORKED, *path])
         return system(command)
 
-    app.shell.system = forked_flask_first
+    if not os.environ.get(REAL):
+        app.shell.system = forked_flask_first
     app.start()
 
 
