@@ -136,15 +136,23 @@ def test_progress_plans_exactly_the_labs_self_checks(spec):
     assert all("check.verdict(" in p.source for p in planned)
 
 
+@pytest.fixture(scope="module")
+def room_checker():
+    """One checking process for every lab's check, as a room has it."""
+    with progress.Checker(timeout=120) as checker:
+        yield checker
+
+
 @pytest.mark.parametrize("name", [s.name for s in WITH_EXERCISES if s.createdb])
-def test_progress_of_a_lab_just_set_up_gives_hints_and_starts_nothing(names, admin, tmp_path, name):
+def test_progress_of_a_lab_just_set_up_gives_hints_and_starts_nothing(names, admin, tmp_path, name,
+                                                                      room_checker):
     """A learner who has run a lab's setup cell and nothing more: each check gives a
     hint, not an error, and no app server or load starts (labs 07-08's checks that
     judge live measurements show the kernel's own recorded verdict instead)."""
     spec, _ = labs.get(name)
     learner = learners.clean(names[0])
     copy = lab.Lab(spec, notebooks=tmp_path / "notebooks", learner=learner).reset()
-    found = progress._check_in_child(name, learner, tmp_path / "notebooks", None)
+    found = room_checker.run(name, learner, tmp_path / "notebooks")
     # (other tests' app servers may come and go meanwhile: ours would serve from tmp_path)
     assert not (copy.workspace / "servers").exists() and not (copy.workspace / "releases").exists()
     assert [entry["state"] for entry in found] == ["hint"] * 3, found
