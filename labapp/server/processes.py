@@ -61,11 +61,25 @@ def _end(pidfile):
         if KIT_PROCESS not in " ".join(process.cmdline()):
             return  # the pid was reused by another program
         process.terminate()
-        process.wait(10)
+        if not _ended(process, timeout=10):
+            process.kill()
     except (ValueError, psutil.NoSuchProcess):
         return
-    except psutil.TimeoutExpired:
-        process.kill()
+
+
+def _ended(process, timeout):
+    """Has psutil's `process` ended within `timeout` s? A zombie has: the live kernel that
+    started it reaps it when it likes, and psutil's wait() would wait out the whole timeout."""
+    import psutil  # imported already by _end, its one caller
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def close(proc, timeout=10):
