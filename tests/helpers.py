@@ -220,10 +220,15 @@ EXECUTE = textwrap.dedent('''
     import sys
     import nbformat
     from nbclient import NotebookClient
+    from tools import notebook_kernel  # the sandbox's (PYTHONPATH), as its labapp is
 
     path, timeout = sys.argv[1], int(sys.argv[2])
+    kernel = "python3"
+    if notebook_kernel.available():  # `!flask` forked from a server with this environment
+        notebook_kernel.serve()
+        kernel = notebook_kernel.NAME
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+    NotebookClient(nb, timeout=timeout, kernel_name=kernel, allow_errors=True,
                    resources={"metadata": {"path": str(__import__("pathlib").Path(path).parent)}}).execute()
     nbformat.write(nb, path)
 ''')
@@ -231,7 +236,8 @@ EXECUTE = textwrap.dedent('''
 
 def execute_notebook(path, env, cell_timeout=120, timeout=300):
     """Run the notebook at `path` in a kernel of the kit's venv (in its folder, with
-    `env`), errors and all, and write it back with its outputs."""
+    `env`: a sandbox's), errors and all, and write it back with its outputs. Its `!flask`
+    commands are forked, as in nbval's kernels (tools/notebook_kernel.py)."""
     proc = subprocess.run([sys.executable, "-c", EXECUTE, str(path), str(cell_timeout)],
                           cwd=path.parent, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]

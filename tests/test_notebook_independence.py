@@ -3,21 +3,23 @@ a kernel was killed half-way through it (slow: run under CI, `-m slow`).
 
 Strict nbval of each lab once is the normal suite's job (notebooks/). Here,
 to keep the time down, ONE nested pytest run covers the other orders:
+`pytest -n 2 --dist loadgroup` runs every notebook (learner copies and
+solutions) in REVERSE order, two labs at a time on two kernels:
 
-1. every learner lab is started in a kernel, run half-way and killed with
-   SIGKILL (stale kernel pid in the server's .handle_pids.json, a database
-   and workspace left mid-lab);
-2. then `pytest -n 2 --dist loadgroup` runs every notebook (learner copies
-   and solutions) in REVERSE order, two labs at a time on two kernels; each
-   solution copy (or a lab's only copy) TWICE in a row (a copy of the file
-   under another name: pytest would drop a duplicate path), each learner
-   copy once, right after its killed half-run;
+1. each learner copy (and lab 00, the only copy) is first started in a
+   kernel, run half-way and killed with SIGKILL (a stale kernel pid in the
+   server's .handle_pids.json, a database and workspace left mid-lab), then
+   run once under nbval, right after;
+2. each solution copy (or a lab's only copy) runs TWICE in a row (a copy of
+   the file under another name: pytest would drop a duplicate path);
 3. the workspaces the solution notebooks leave are compared with the
    migration chains committed under tests/chains/.
 
 Each solved lab's first run has the `flask` executable in its `!flask` cells; the
-other runs, the forked one of make test's kernels (tools/notebook_kernel.py): every
-stored output is compared with what the executable prints, once.
+other runs and the half-runs, the forked one of make test's kernels
+(tools/notebook_kernel.py): every stored output is compared with what the
+executable prints, once. The sandbox's notebooks/conftest.py (NESTED_CONFTEST)
+does the half-runs and picks each run's `flask`.
 
 The nested run works in a sandbox: a copy of labapp/ and notebooks/ under a
 temporary folder (imported first through PYTHONPATH) and an embedded server
@@ -29,7 +31,6 @@ sum of all notebooks' nbval times / 2 + the half-runs, in general.
 import shutil
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
@@ -47,56 +48,69 @@ def notebooks(root):
 
 # the sandbox's notebooks/conftest.py: one xdist group per lab database (from the
 # lab registry), so a lab's two runs go to one worker, one after the other, and
-# two labs run at once; each solved lab's first run (lab 00's: its only copy) has the
-# `flask` executable in its cells, the others the forked one of make test's kernels
-GROUPS_CONFTEST = '''
+# two labs run at once; before a learner copy's nbval run (lab 00's first), its
+# half-run; each solved lab's first run (lab 00's: its only copy) has the `flask`
+# executable in its cells, the others the forked one of make test's kernels
+NESTED_CONFTEST = '''
+import json
 import os
+import signal
+
 import pytest
+from jupyter_client.manager import start_new_kernel
+
 from labapp.runtime import labs
 from tools import notebook_kernel
+
+HALVED = set()
+
 
 def _database(path):
     lab, solutions = labs.for_notebook(path)
     return lab.database(solutions) if lab else path.stem
+
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the marks
 def pytest_collection_modifyitems(items):
     for item in items:
         item.add_marker(pytest.mark.xdist_group(_database(item.path)))
 
+
+def half_run(path):
+    """The first half of the notebook's code cells in a kernel, then SIGKILL it."""
+    cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+    km, kc = start_new_kernel(kernel_name=notebook_kernel.NAME, cwd=str(path.parent))
+    for cell in cells[: max(1, len(cells) // 2)]:
+        kc.execute_interactive("".join(cell["source"]), timeout=120, output_hook=lambda m: None)
+    os.kill(km.provisioner.process.pid, signal.SIGKILL)
+    km.provisioner.process.wait()
+    kc.stop_channels()
+    km.cleanup_resources()  # its connection file and sockets: a ResourceWarning at exit, else
+    with open(path.parents[1] / "killed-half-way.txt", "a") as done:
+        done.write(path.name + "\\n")
+
+
 @pytest.hookimpl(tryfirst=True)  # before nbval starts the notebook's kernel
 def pytest_runtest_setup(item):
     path = item.path
+    first = not path.stem.endswith("-2nd-run")
     solved = path.parent.name == "solutions" or not (path.parent / "solutions" / path.name).exists()
-    if solved and not path.stem.endswith("-2nd-run"):
+    if first and path.parent.name == "notebooks" and path not in HALVED:
+        HALVED.add(path)
+        notebook_kernel.serve()
+        os.environ.pop(notebook_kernel.REAL, None)
+        half_run(path)
+    if solved and first:
         os.environ[notebook_kernel.REAL] = "1"
     else:
         os.environ.pop(notebook_kernel.REAL, None)
 '''
 
-# run the first half of a notebook's code cells in a kernel, then SIGKILL it
-HALF_RUN = textwrap.dedent('''
-    import json, os, signal, sys
-    from jupyter_client.manager import start_new_kernel
-    from tools import notebook_kernel
-
-    notebook_kernel.serve()  # its `!flask` forked, as the learner copies' full runs have it
-    for path in sys.argv[1:]:
-        cells = [c for c in json.load(open(path))["cells"] if c["cell_type"] == "code"]
-        km, kc = start_new_kernel(kernel_name=notebook_kernel.NAME, cwd=os.path.dirname(path))
-        for cell in cells[: max(1, len(cells) // 2)]:
-            kc.execute_interactive("".join(cell["source"]), timeout=120, output_hook=lambda m: None)
-        os.kill(km.provisioner.process.pid, signal.SIGKILL)
-        km.provisioner.process.wait()
-        kc.stop_channels()
-        print("killed half-way:", os.path.relpath(path), flush=True)
-''')
-
 
 @pytest.fixture(scope="module")
 def sandbox():
     with scenarios.sandbox("lnb-") as (top, env):
-        (top / "notebooks" / "conftest.py").write_text(GROUPS_CONFTEST)
+        (top / "notebooks" / "conftest.py").write_text(NESTED_CONFTEST)
         yield top, env
 
 
@@ -105,17 +119,13 @@ def nested_run(sandbox):
     top, env = sandbox
     books = notebooks(top)
     assert books, "no notebooks to run"
-    learner = [str(p) for p in books if p.parent.name == "notebooks"]
-    half = subprocess.run([sys.executable, "-W", "ignore", "-c", HALF_RUN, *learner], cwd=top,
-                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=600)
     args = []
     for book in reversed(books):
         args.append(str(book.relative_to(top)))
         solved = top / "notebooks" / "solutions" / book.name
         if book.parent.name == "solutions" or not solved.exists():
             # twice in a row: the solution copy, whose exercises leave the most behind
-            # (a learner copy runs once, after its killed half-run)
+            # (a learner copy runs once, after its killed half-run: NESTED_CONFTEST)
             again = book.with_name(book.stem + "-2nd-run.ipynb")
             shutil.copyfile(book, again)
             args.append(str(again.relative_to(top)))
@@ -124,14 +134,14 @@ def nested_run(sandbox):
          "-p", "no:randomly", *args],
         cwd=top, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         timeout=1800)
-    return half, run, books
+    halved = top / "killed-half-way.txt"
+    return sorted(halved.read_text().split()) if halved.exists() else [], run, books
 
 
 def test_killed_half_way_then_twice_in_reverse_in_parallel(nested_run):
-    half, run, books = nested_run
-    assert half.returncode == 0, half.stdout[-3000:]
-    assert half.stdout.count("killed half-way:") == sum(p.parent.name == "notebooks" for p in books)
+    halved, run, books = nested_run
     assert run.returncode == 0, run.stdout[-6000:]
+    assert halved == sorted(p.name for p in books if p.parent.name == "notebooks")
     assert " passed" in run.stdout.splitlines()[-1], run.stdout[-2000:]
 
 
