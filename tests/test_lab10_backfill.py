@@ -20,7 +20,8 @@ resume where they stopped.
   (`--vacuum`, one VACUUM after each batch, makes it reusable, and new rows fill it; one
   DELETE then VACUUM frees as much); a plain
   VACUUM gives back only the empty pages at the end; VACUUM FULL gives back the
-  rest, asking for ACCESS EXCLUSIVE (pg_locks);
+  rest, asking for ACCESS EXCLUSIVE (pg_locks), but keeps a deleted row that an older
+  open transaction could still see;
 * `locktrace.RowLockWaits`, which the lab's verdicts read, sees an UPDATE waiting
   for a DELETE's transaction.
 """
@@ -341,3 +342,31 @@ def kill_half_way(slow, done):
         if slow.poll() is None:
             slow.kill()
             slow.wait(10)
+
+
+def test_vacuum_full_keeps_the_dead_rows_an_open_transaction_could_still_see(items):
+    """Lab 10's reason to measure the batched delete from its own compact file: VACUUM
+    FULL copies a deleted row that a transaction older than the DELETE could still see,
+    so the same live rows can make a bigger compact file."""
+    from labapp.server import database
+
+    size = "SELECT pg_relation_size('items')"
+    rows(items, "ALTER TABLE items SET (autovacuum_enabled = off)")  # only our VACUUMs
+    vacuum = database.quick_engine(items).execution_options(isolation_level="AUTOCOMMIT")
+    older = database.quick_engine(items).execution_options(isolation_level="REPEATABLE READ")
+    try:
+        with older.connect() as snapshot:
+            snapshot.execute(sa.text("SELECT 1"))  # its snapshot, from here (no lock on items)
+            rows(items, f"DELETE FROM items WHERE id <= {ROWS // 2}")
+            with vacuum.connect() as conn:
+                conn.execute(sa.text("VACUUM FULL items"))
+            kept = rows(items, size)[0][0]
+            assert snapshot.execute(sa.text("SELECT count(*) FROM items")).scalar() == ROWS
+            snapshot.rollback()
+        with vacuum.connect() as conn:
+            conn.execute(sa.text("VACUUM FULL items"))
+        compact = rows(items, size)[0][0]
+    finally:
+        vacuum.engine.dispose()
+        older.engine.dispose()
+    assert compact < kept * 0.6  # the same live rows: half of them was kept dead before
