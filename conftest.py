@@ -62,12 +62,20 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.learner_copy)
 
 
-# The files that take longest, longest first (seconds of one make test run, per file:
-# --junitxml, summed): notebooks, tests that start kernels or a whole room. The labs whose
+# The files that take longest, longest first (seconds of one make test run, and of one
+# CI=true run, per file: --junitxml, summed): notebooks, tests that start kernels or a
+# whole room. The labs whose
 # apps serve traffic (07-10) are spaced out so that they seldom run at once: their loads
 # then get the CPU they measure with. The rest follow in xdist's own order.
 LONGEST_FIRST = (
-    "notebooks/solutions/11-Adopt-An-Existing-Database.ipynb",
+    "tests/test_notebook_independence.py",  # the slow checks (CI=true): the nested runs
+    "tests/test_hub.py",
+    "tests/test_wrong_answers.py",  # one lab's solution each test: SPLIT_BY_TEST
+    "tests/test_pythons.py",
+    "tests/test_hub_room.py",
+    "tests/test_paths.py",
+    "tests/test_learners.py",
+    "notebooks/solutions/11-Adopt-An-Existing-Database.ipynb",  # make test's
     "notebooks/solutions/10-Constraints-Types-Backfills.ipynb",  # traffic
     "tests/test_room_view.py",
     "notebooks/solutions/06-Migrations-In-A-Team.ipynb",
@@ -98,6 +106,9 @@ LONGEST_FIRST = (
     "tests/test_locktrace.py",
     "tests/test_compose.py",
 )
+# files whose tests go out one by one, not as one file: each runs a whole lab (CI=true),
+# eleven in a row would keep one worker busy for the last third of the run
+SPLIT_BY_TEST = ("tests/test_wrong_answers.py",)
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of xdist's: unknown when it is not loaded
@@ -107,15 +118,21 @@ def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadFileScheduling  # only under xdist
 
     class LongestFirst(LoadFileScheduling):
-        """xdist's loadfile, the LONGEST_FIRST files at the head of its queue."""
+        """xdist's loadfile, the LONGEST_FIRST files at the head of its queue, and the
+        SPLIT_BY_TEST files' tests each a unit of its own."""
         ordered = False
+
+        def _split_scope(self, nodeid):
+            path = super()._split_scope(nodeid)
+            return nodeid if path in SPLIT_BY_TEST else path
 
         def _assign_work_unit(self, node):
             # the first hand-out follows the queue's making: order it, once
             if not self.ordered:
                 self.ordered = True
                 rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
-                for scope in sorted(self.workqueue, key=lambda s: rank.get(s, len(rank))):
+                for scope in sorted(self.workqueue,
+                                    key=lambda s: rank.get(s.split("::")[0], len(rank))):
                     self.workqueue.move_to_end(scope)
             super()._assign_work_unit(node)
 
