@@ -346,12 +346,13 @@ def kill_half_way(slow, done):
 
 def test_vacuum_full_keeps_the_dead_rows_an_open_transaction_could_still_see(items):
     """Lab 10's reason to measure the batched delete from its own compact file: VACUUM
-    FULL copies a deleted row that a transaction older than the DELETE could still see,
-    so the same live rows can make a bigger compact file."""
+    FULL copies a deleted row that a transaction older than the DELETE could still see
+    (that it gives back the rest: the test above)."""
     from labapp.server import database
 
     size = "SELECT pg_relation_size('items')"
     rows(items, "ALTER TABLE items SET (autovacuum_enabled = off)")  # only our VACUUMs
+    before = rows(items, size)[0][0]
     vacuum = database.quick_engine(items).execution_options(isolation_level="AUTOCOMMIT")
     older = database.quick_engine(items).execution_options(isolation_level="REPEATABLE READ")
     try:
@@ -360,13 +361,11 @@ def test_vacuum_full_keeps_the_dead_rows_an_open_transaction_could_still_see(ite
             rows(items, f"DELETE FROM items WHERE id <= {ROWS // 2}")
             with vacuum.connect() as conn:
                 conn.execute(sa.text("VACUUM FULL items"))
-            kept = rows(items, size)[0][0]
+            # the new file holds the deleted half: that snapshot still reads every row
             assert snapshot.execute(sa.text("SELECT count(*) FROM items")).scalar() == ROWS
             snapshot.rollback()
-        with vacuum.connect() as conn:
-            conn.execute(sa.text("VACUUM FULL items"))
-        compact = rows(items, size)[0][0]
     finally:
         vacuum.engine.dispose()
         older.engine.dispose()
-    assert compact < kept * 0.6  # the same live rows: half of them was kept dead before
+    assert rows(items, "SELECT count(*) FROM items")[0][0] == ROWS // 2
+    assert rows(items, size)[0][0] > before * 0.9
