@@ -64,9 +64,9 @@ def pytest_collection_modifyitems(config, items):
 
 # The files that take longest, longest first (seconds of one make test run, and of one
 # CI=true run, per file: --junitxml, summed): notebooks, tests that start kernels or a
-# whole room. The labs whose
-# apps serve traffic (07-10) are spaced out so that they seldom run at once: their loads
-# then get the CPU they measure with. The rest follow in xdist's own order.
+# whole room. The labs whose apps serve traffic (07-10) are spaced out so that they
+# seldom run at once: their loads then get the CPU they measure with. The rest follow
+# in xdist's own order.
 LONGEST_FIRST = (
     "tests/test_notebook_independence.py",  # the slow checks (CI=true): the nested runs
     "tests/test_hub.py",
