@@ -44,8 +44,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
-
 from labapp.runtime import lab as runtime
 from labapp.runtime import labs, notebooks, selfcheck
 from labapp.server import config, database, learners, pgserver, processes
@@ -171,14 +169,17 @@ def _title(tree):
 def plan(spec):
     """(lab variable name, [Planned]) for lab `spec`: its self-checks, in order."""
     notebook, _ = spec.copies()[-1]  # the solved copy where there is one
-    cells = nbformat.read(str(notebooks.source() / notebook), as_version=4).cells
+    # the JSON itself: nbformat's import (jsonschema's format checkers) would add about
+    # a second to every start of the checking process, for a file written in version 4
+    cells = json.loads((notebooks.source() / notebook).read_text(encoding="utf-8"))["cells"]
     variable, earlier, checks, have = None, [], [], set()
     modules, functions = set(), set()
     for cell in cells:
-        if cell.cell_type != "code":
+        if cell["cell_type"] != "code":
             continue
+        source = "".join(cell["source"])  # a string, or a list of lines as nbformat writes it
         try:
-            tree = ast.parse(_python(cell.source))
+            tree = ast.parse(_python(source))
         except SyntaxError:
             continue
         found = _selfcheck_names(tree)
@@ -189,10 +190,10 @@ def plan(spec):
             needed = _needed(_free(tree.body) - have - {variable}, earlier)
             live = any(_live(s) for s in needed + tree.body)
             checks.append(Planned(_title(tree), "\n".join(ast.unparse(s) for s in needed),
-                                  cell.source, live))
+                                  source, live))
             if not live:  # a live check never runs here: what it would bind, a later one runs itself
                 have |= {n for s in needed + tree.body for n in _bound(s)}
-        elif "solution" not in cell.metadata.get("tags", []):
+        elif "solution" not in cell.get("metadata", {}).get("tags", []):
             earlier += [s for s in tree.body if not _calls(s, "setup")]
     return variable, checks
 
