@@ -44,6 +44,11 @@ HARNESS = textwrap.dedent('''
             for sql, params in statements:
                 for attempt in range(50):  # CREATE ... TEMPLATE wants the source idle
                     if "TEMPLATE" in sql:
+                        # first the sessions that wait, and gone (5 s at most): one whose blocker
+                        # ended first could commit (lab 09's deploy, behind the forgotten session)
+                        conn.execute(sa.text("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+                                             " WHERE datname = :n AND pid <> pg_backend_pid()"
+                                             " AND cardinality(pg_blocking_pids(pid)) > 0"), params)
                         conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                                              " WHERE datname = :n AND pid <> pg_backend_pid()"), params)
                     try:
