@@ -78,7 +78,7 @@ def pytest_collection_modifyitems(items):
 
 def half_run(path):
     """The first half of the notebook's code cells in a kernel, then SIGKILL it."""
-    cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+    cells = [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
     km, kc = start_new_kernel(kernel_name=notebook_kernel.NAME, cwd=str(path.parent))
     for cell in cells[: max(1, len(cells) // 2)]:
         kc.execute_interactive("".join(cell["source"]), timeout=120, output_hook=lambda m: None)
