@@ -2,7 +2,7 @@
 real server, with its own revisions (tests/chains/lab09.patch).
 
 * Three copies that each run `flask db upgrade` at boot on a database one
-  revision behind (a data migration over many rows), started while a report
+  revision behind (a data migration), started while a report
   reads `deals` (so every copy reads alembic_version before any can commit: the
   race is certain, whatever the machine's speed), all start the revision; one
   commits it and serves, the other two fail to boot with `DuplicateColumn`, and
@@ -46,16 +46,16 @@ pytestmark = [postgres_only,
               pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")]
 
 DEALS = 300_000
-FEW = 1_000  # where only a lock's wait matters
+FEW = 1_000  # where only a lock's wait matters (a race too: the report makes it certain)
 VERSIONS = "migrations/versions"
 LOCK = 'connection.execute(sa.text("SELECT pg_advisory_xact_lock(20260901)"))'
 
 
 def fleet(chain, db_url, upto="0002", env_py=None, deals=DEALS):
     """Lab 09's workspace with revisions up to `upto` only, the database at 0001
-    with `deals` deals (a race needs 0002's fill to take a while; a test of a lock's
-    wait needs few); `env_py`: a function that changes env.py's text. Returns
-    the object appserver's functions take as a lab."""
+    with `deals` deals (many where a fill must take a while; few where only a lock's
+    wait matters, or a race that a report makes certain); `env_py`: a function that
+    changes env.py's text. Returns the object appserver's functions take as a lab."""
     ws = chain("lab09")
     for revision in sorted((ws / VERSIONS).glob("0*.py")):
         if revision.name[:4] > upto:
@@ -109,7 +109,7 @@ def cents_filled_once(url):
 
 
 def test_copies_that_each_upgrade_at_boot_race_and_two_fail(chain, db_url, stop_servers):
-    lab = fleet(chain, db_url, env_py=without_lock)
+    lab = fleet(chain, db_url, env_py=without_lock, deals=FEW)
     stop_servers(lab)
     appserver.release(lab, "v2", migrations=True)
     boots = appserver.boot(lab, "v2", 3, upgrade=True, during_report="deals")
@@ -128,7 +128,8 @@ def test_copies_that_each_upgrade_at_boot_race_and_two_fail(chain, db_url, stop_
 
 def test_an_advisory_lock_in_env_py_makes_copies_wait_and_find_nothing_to_do(chain, db_url,
                                                                               stop_servers):
-    lab = fleet(chain, db_url, env_py=without_timeouts)  # the chain's env.py as Exercise 1 has it
+    # the chain's env.py as Exercise 1 has it
+    lab = fleet(chain, db_url, env_py=without_timeouts, deals=FEW)
     stop_servers(lab)
     appserver.release(lab, "v2", migrations=True)
     boots = appserver.boot(lab, "v2", 3, upgrade=True, during_report="deals")
@@ -144,7 +145,7 @@ def test_an_advisory_lock_in_env_py_makes_copies_wait_and_find_nothing_to_do(cha
 def test_a_lock_that_does_not_wait_lets_the_race_through(chain, db_url, stop_servers):
     """Exercise 1's wrong answer: pg_try_advisory_xact_lock returns false at once."""
     lab = fleet(chain, db_url, env_py=lambda t: without_timeouts(t).replace(LOCK, LOCK.replace(
-        "pg_advisory_xact_lock", "pg_try_advisory_xact_lock")))
+        "pg_advisory_xact_lock", "pg_try_advisory_xact_lock")), deals=FEW)
     stop_servers(lab)
     appserver.release(lab, "v2", migrations=True)
     boots = appserver.boot(lab, "v2", 3, upgrade=True, during_report="deals")
