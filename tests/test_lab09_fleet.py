@@ -33,6 +33,7 @@ import types
 import urllib.error
 import urllib.request
 
+import psutil
 import pytest
 import sqlalchemy as sa
 
@@ -40,6 +41,7 @@ from helpers import alembic_versions, column_names, flask_in, postgres_only, row
 from labapp.commands import outcome
 from labapp.errors import LabError
 from labapp.live import appserver, traffic
+from labapp.server import processes
 from tools import scenarios
 
 pytestmark = [postgres_only,
@@ -202,6 +204,41 @@ def test_an_idle_session_blocks_the_upgrade_until_it_is_terminated(chain, db_url
         assert job.wait() == 0
         assert idle.poke().startswith("server closed the connection unexpectedly")
     assert alembic_versions(db_url) == ["0002"]
+
+
+@pytest.mark.parametrize("stop", ["stdin closed", "pidfile's SIGTERM"])
+def test_a_copy_stopped_while_its_boot_upgrade_waits_ends_that_upgrade_too(
+        chain, db_url, stop_servers, stop):
+    """A copy whose `flask db upgrade` at boot waits on a lock forever (no lock_timeout),
+    stopped as its kernel's end does (stdin closed) or as a reset does (SIGTERM to the
+    pid in its pidfile): its upgrade's session goes with it, nothing of it runs on."""
+    lab = fleet(chain, db_url, upto="0002", env_py=without_timeouts, deals=FEW)
+    stop_servers(lab)
+    appserver.release(lab, "v2", migrations=True)
+    waiting = ("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'v2-1'"
+               " AND wait_event_type = 'Lock'")
+    with traffic.IdleSession(db_url, "UPDATE deals SET title = title WHERE id = 11"):
+        server = appserver._launch(lab, "v2-1", "v2", upgrade=True)
+        for _ in range(300):  # until its upgrade's ALTER waits behind the idle session
+            if rows(db_url, waiting)[0][0] or not server.running():
+                break
+            time.sleep(0.1)
+        assert rows(db_url, waiting)[0][0] == 1, server.log.read_text(errors="replace")
+        release = str(lab.workspace / "releases" / "v2")
+        ours = [p for p in psutil.process_iter(["cwd"]) if p.info["cwd"] == release]
+        assert len(ours) == 2  # the server and its upgrade
+        if stop == "stdin closed":
+            server.stop()
+        else:
+            processes.end(lab.workspace, only="v2-1")
+        assert psutil.wait_procs(ours, timeout=10)[1] == []  # none still alive
+    # PostgreSQL noticed its client gone once the lock came (a waiting backend does not
+    # read its socket): the upgrade's transaction rolled back, not committed
+    for _ in range(100):
+        if not rows(db_url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'v2-1'")[0][0]:
+            break
+        time.sleep(0.1)
+    assert alembic_versions(db_url) == ["0001"] and "amount_cents" not in column_names(db_url, "deals")
 
 
 RETRYING = "WARNI [alembic.env] a lock is busy: retrying, 15 attempts at most"

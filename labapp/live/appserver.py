@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -474,27 +475,58 @@ def running_servers():
 # -- the server process: python -m labapp.live.appserver PORTFILE THREADS [--upgrade]
 #    (cwd: the release) --
 
+_upgrade = None  # the pid of the boot's `flask db upgrade` while it runs
+
+
 def _exit_when_parent_goes():
     """End of file on stdin: the process that started us is gone (or stopped us)."""
     while os.read(0, 4096):  # the raw fd: no lock that would hang the interpreter's exit
         pass
-    os._exit(0)
+    _end_upgrade()
 
 
-def upgrade_at_boot():
+def _end_upgrade(*_signal):
+    """Exit, and end the boot's upgrade (it may wait on a lock forever) if it runs."""
+    if _upgrade:
+        try:
+            os.killpg(_upgrade, signal.SIGKILL)  # its group: what it started too
+        except ProcessLookupError:
+            pass
+    os._exit(0 if not _signal else 128 + _signal[0])
+
+
+def start_upgrade():
     """What many deployments' boot script runs before the server: `flask db
-    upgrade`, here, in the release's folder (its migrations/). Its output goes to
-    the server's log; a failure ends the process with its exit status."""
-    done = subprocess.run([sys.executable, "-m", "flask", "db", "upgrade"], stdin=subprocess.DEVNULL)
-    if done.returncode:
-        sys.exit(done.returncode)
+    upgrade`, here, in the release's folder (its migrations/), its output in the
+    server's log. The command is a `flask` process in all but its start-up: forked
+    from this one once it has imported what both need (processes.flask_child),
+    which spares a boot one interpreter's imports (~0.6 s of CPU). Its pid."""
+    global _upgrade
+    import flask.cli  # noqa: F401  (only in the server process, as waitress is)
+    import flask_migrate.cli  # noqa: F401
+
+    _upgrade = os.fork()  # before any thread starts: a fork copies only this one
+    if _upgrade == 0:
+        quiet = os.open(os.devnull, os.O_RDONLY)
+        processes.flask_child(["flask", "db", "upgrade"], None, None, (quiet, 1, 2))  # never returns
+    signal.signal(signal.SIGTERM, _end_upgrade)  # a stop while it runs ends it too
+    return _upgrade
+
+
+def finish_upgrade():
+    """Wait for the boot's upgrade; if it failed, exit with its exit status."""
+    global _upgrade
+    code = os.waitstatus_to_exitcode(os.waitpid(_upgrade, 0)[1])
+    _upgrade = None
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if code:
+        sys.exit(code)
 
 
 def serve(port_file, threads):
     import waitress  # only in the server process, not in a kernel that starts one
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    threading.Thread(target=_exit_when_parent_goes, daemon=True).start()
     sys.path.insert(0, os.getcwd())
     from app import app  # the release's app.py
 
@@ -508,6 +540,10 @@ def serve(port_file, threads):
 if __name__ == "__main__":
     if sys.argv[1] == "--job":
         _job(sys.argv[2:])
-    if "--upgrade" in sys.argv[3:]:
-        upgrade_at_boot()
+    upgrading = "--upgrade" in sys.argv[3:]
+    if upgrading:
+        start_upgrade()
+    threading.Thread(target=_exit_when_parent_goes, daemon=True).start()
+    if upgrading:
+        finish_upgrade()
     serve(sys.argv[1], int(sys.argv[2]))
