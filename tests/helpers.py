@@ -62,6 +62,20 @@ def mariadb_reachable():
         return False
 
 
+def schema_errors(schema, *files):
+    """check-jsonschema's verdict on each of `files` against its built-in `schema`,
+    all in one run (each run spends ~1.5 s of CPU starting): {str(file): [messages]}."""
+    proc = subprocess.run([BIN / "check-jsonschema", "--builtin-schema", schema, "-o", "json",
+                           *map(str, files)], capture_output=True, text=True)
+    report = json.loads(proc.stdout)
+    assert not report["parse_errors"], report
+    found = {str(file): [] for file in files}
+    for error in report["errors"]:
+        found[error["filename"]].append(f'{error["path"]}: {error["message"]}')
+    assert (proc.returncode == 0) == (not any(found.values())), proc.stdout + proc.stderr
+    return found
+
+
 # -- `flask` as a user runs it ----------------------------------------------------
 
 def run_flask(*args, cwd=ROOT, env=None, input=None, timeout=120, app="labapp", fresh=False):
