@@ -5,14 +5,15 @@ Each test builds a small project the way lab 03 describes it
 (revisions 0001 and 0002), branch `master` ignores `migrations/` and has a newer
 model change (deals.closed_at and a unique constraint), and an ignored `DATA/`
 snapshot holds production's rows. The command then runs as a user runs it,
-`flask --app app ...` in the checkout, on the real server (embedded PostgreSQL,
-or the one DATABASE_URL names).
+`flask --app app ...` in the checkout (forked: tests/flask_fork.py), on the real
+server (embedded PostgreSQL, or the one DATABASE_URL names).
 """
 import shutil
 
 import pytest
 from sqlalchemy.engine import make_url
 
+import flask_fork
 from helpers import count_rows, postgres_only, rows
 from labapp.server import database
 from tools.scenarios import PHONES, make_project, replica_url
@@ -29,7 +30,7 @@ def databases_like(db_url, name):
 @pytest.fixture
 def project(tmp_path, db_name, db_url):
     """Lab 03's project (tools/scenarios.py), its commands on the test's database."""
-    yield make_project(tmp_path / "crm", db_name)
+    yield make_project(tmp_path / "crm", db_name, flask=flask_fork.run)
     database.drop_database(replica_url(db_url), missing_ok=True)
 
 

@@ -226,12 +226,19 @@ def edited(text, *changes):
     return text
 
 
+def run_flask(args, cwd, env):
+    """The `flask` executable with `args`, as a user runs it."""
+    return run(["flask", *args], cwd=cwd, env=env)
+
+
 class Project:
     """A checkout on `master` with an ignored DATA/, and a `production` branch;
-    its `flask` commands use the database `db_name` (LABAPP_DATABASE)."""
+    its `flask` commands use the database `db_name` (LABAPP_DATABASE). `flask`:
+    what runs them, given (args, cwd, env); the tests' forks the command
+    (tests/flask_fork.py)."""
 
-    def __init__(self, path, db_name):
-        self.path, self.db_name = path, db_name
+    def __init__(self, path, db_name, flask=run_flask):
+        self.path, self.db_name, self._flask = path, db_name, flask
         self.env = environment("FLASK_APP", **GIT_ENV, LABAPP_DATABASE=db_name,
                                PYTHONDONTWRITEBYTECODE="1", GIT_CEILING_DIRECTORIES=path.parent)
 
@@ -244,7 +251,7 @@ class Project:
 
     def flask(self, *args, env=None):
         """`flask --app app ARGS` in the checkout; stdout and stderr in `.output`."""
-        return run(["flask", "--app", "app", *args], cwd=self.path, env={**self.env, **(env or {})})
+        return self._flask(["--app", "app", *args], cwd=self.path, env={**self.env, **(env or {})})
 
     def leftovers(self):
         """The command's temporary folders still there (it names them after its database)."""
@@ -270,11 +277,11 @@ class Project:
                 "stash": self.git("stash", "list")}
 
 
-def make_project(path, db_name):
+def make_project(path, db_name, flask=run_flask):
     """master (migrations/ ignored, newer models) + production (0001, 0002 committed),
     and an ignored DATA/ snapshot, in the new folder `path`."""
     path.mkdir()
-    p = Project(path, db_name)
+    p = Project(path, db_name, flask)
     base_models = workspace.MODELS.read_text()
     shutil.copyfile(workspace.APP, path / "app.py")
     p.write("models.py", base_models)
