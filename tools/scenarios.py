@@ -226,7 +226,7 @@ def edited(text, *changes):
     return text
 
 
-def run_flask(args, cwd, env):
+def flask_executable(args, cwd, env):
     """The `flask` executable with `args`, as a user runs it."""
     return run(["flask", *args], cwd=cwd, env=env)
 
@@ -237,7 +237,7 @@ class Project:
     what runs them, given (args, cwd, env); the tests' forks the command
     (tests/flask_fork.py)."""
 
-    def __init__(self, path, db_name, flask=run_flask):
+    def __init__(self, path, db_name, flask=flask_executable):
         self.path, self.db_name, self._flask = path, db_name, flask
         self.env = environment("FLASK_APP", **GIT_ENV, LABAPP_DATABASE=db_name,
                                PYTHONDONTWRITEBYTECODE="1", GIT_CEILING_DIRECTORIES=path.parent)
@@ -277,7 +277,7 @@ class Project:
                 "stash": self.git("stash", "list")}
 
 
-def make_project(path, db_name, flask=run_flask):
+def make_project(path, db_name, flask=flask_executable):
     """master (migrations/ ignored, newer models) + production (0001, 0002 committed),
     and an ignored DATA/ snapshot, in the new folder `path`."""
     path.mkdir()
