@@ -215,15 +215,13 @@ def test_a_copy_stopped_while_its_boot_upgrade_waits_ends_that_upgrade_too(
     lab = fleet(chain, db_url, upto="0002", env_py=without_timeouts, deals=FEW)
     stop_servers(lab)
     appserver.release(lab, "v2", migrations=True)
-    waiting = ("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'v2-1'"
-               " AND wait_event_type = 'Lock'")
     with traffic.IdleSession(db_url, "UPDATE deals SET title = title WHERE id = 11"):
         server = appserver._launch(lab, "v2-1", "v2", upgrade=True)
         for _ in range(300):  # until its upgrade's ALTER waits behind the idle session
-            if rows(db_url, waiting)[0][0] or not server.running():
+            if rows(db_url, appserver.LOCK_WAITERS, names=["v2-1"])[0][0] or not server.running():
                 break
             time.sleep(0.1)
-        assert rows(db_url, waiting)[0][0] == 1, server.log.read_text(errors="replace")
+        assert rows(db_url, appserver.LOCK_WAITERS, names=["v2-1"])[0][0] == 1, server.log.read_text(errors="replace")
         release = str(lab.workspace / "releases" / "v2")
         ours = [p for p in psutil.process_iter(["cwd"]) if p.info["cwd"] == release]
         assert len(ours) == 2  # the server and its upgrade
